@@ -1,0 +1,55 @@
+"""Pseudo-label (Lee, 2013): confident argmax predictions on unlabeled text become hard
+targets, with the unlabeled weight ramped up linearly over `rampup_steps`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ssl_text.algorithms.base import LB, ULB_WEAK, LossOutput, TrainState, logits_of
+from ssl_text.config import ConfigError
+from ssl_text.losses import confidence_mask, linear_rampup, masked_mean
+
+
+class PseudoLabel:
+    @dataclass
+    class Config:
+        name: str = "pseudo_label"
+        tau: float = 0.95
+        lambda_u: float = 1.0
+        rampup_steps: int = 100
+
+        def validate(self, source: str) -> None:
+            _check_tau(self.tau, source)
+
+    views = (LB, ULB_WEAK)
+
+    def __init__(self, config: Config, num_classes: int):
+        self.config = config
+        self.num_classes = num_classes
+
+    def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
+        cfg = self.config
+        logits_lb = logits_of(model, batch[LB])  # [B, C]
+        loss_lb = F.cross_entropy(logits_lb, batch["lb_labels"])
+        logits_ulb = logits_of(model, batch[ULB_WEAK])  # [mu*B, C]
+        probs = torch.softmax(logits_ulb.detach(), dim=-1)
+        mask = confidence_mask(probs, cfg.tau)
+        pseudo = probs.argmax(dim=-1)
+        loss_ulb = masked_mean(F.cross_entropy(logits_ulb, pseudo, reduction="none"), mask)
+        weight = cfg.lambda_u * linear_rampup(state.step, cfg.rampup_steps)
+        return LossOutput(
+            total=loss_lb + weight * loss_ulb,
+            parts={"loss_lb": loss_lb.detach(), "loss_ulb": loss_ulb.detach(), "mask_rate": mask.mean()},
+            pseudo_labels=pseudo,
+            mask=mask,
+        )
+
+
+def _check_tau(tau: float, source: str) -> None:
+    if not 0.0 < tau < 1.0:
+        raise ConfigError(
+            f"{source}: `algorithm.tau` is {tau}; expected a confidence threshold in (0, 1), e.g. 0.95."
+        )

@@ -1,0 +1,64 @@
+"""UDA (Xie et al., 2020): KL consistency between the sharpened weak-view prediction and
+the strong view, on confident examples only, plus training-signal annealing (TSA) that
+drops labeled examples the model already predicts above a rising threshold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from ssl_text.algorithms.base import LB, ULB_STRONG, ULB_WEAK, LossOutput, TrainState, logits_of
+from ssl_text.algorithms.pseudo_label import _check_tau
+from ssl_text.losses import confidence_mask, kl_from_probs, masked_mean, sharpen, tsa_threshold
+
+
+class UDA:
+    @dataclass
+    class Config:
+        name: str = "uda"
+        tau: float = 0.8  # confidence mask on the weak view
+        T: float = 0.4  # sharpening temperature of the target
+        lambda_u: float = 1.0
+        tsa: Literal["none", "linear", "exp", "log"] = "none"
+
+        def validate(self, source: str) -> None:
+            _check_tau(self.tau, source)
+
+    views = (LB, ULB_WEAK, ULB_STRONG)
+
+    def __init__(self, config: Config, num_classes: int):
+        self.config = config
+        self.num_classes = num_classes
+
+    def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
+        cfg = self.config
+        logits_lb = logits_of(model, batch[LB])  # [B, C]
+        labels = batch["lb_labels"]
+        ce = F.cross_entropy(logits_lb, labels, reduction="none")  # [B]
+        if cfg.tsa == "none":
+            loss_lb, tsa_keep = ce.mean(), torch.ones_like(ce)
+        else:
+            eta = tsa_threshold(cfg.tsa, state.step, state.max_steps, self.num_classes)
+            correct_prob = torch.softmax(logits_lb.detach(), dim=-1).gather(1, labels[:, None])[:, 0]
+            tsa_keep = (correct_prob <= eta).to(ce.dtype)
+            loss_lb = (ce * tsa_keep).sum() / tsa_keep.sum().clamp_min(1.0)
+        with torch.no_grad():
+            probs_weak = torch.softmax(logits_of(model, batch[ULB_WEAK]), dim=-1)  # [mu*B, C]
+        mask = confidence_mask(probs_weak, cfg.tau)
+        targets = sharpen(probs_weak, cfg.T)
+        logits_strong = logits_of(model, batch[ULB_STRONG])
+        loss_ulb = masked_mean(kl_from_probs(targets, logits_strong), mask)
+        return LossOutput(
+            total=loss_lb + cfg.lambda_u * loss_ulb,
+            parts={
+                "loss_lb": loss_lb.detach(),
+                "loss_ulb": loss_ulb.detach(),
+                "mask_rate": mask.mean(),
+                "tsa_keep_rate": tsa_keep.mean(),
+            },
+            pseudo_labels=probs_weak.argmax(dim=-1),
+            mask=mask,
+        )

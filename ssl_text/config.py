@@ -1,0 +1,303 @@
+"""Typed run configuration, loaded strictly from YAML with dotted command-line overrides.
+
+A config file maps onto the `RunConfig` dataclass tree. Every key must exist in the
+dataclass, every value must have the declared type, and every field without a default
+must be given; otherwise `ConfigError` names the key and the file. The `algorithm`
+section is parsed by the chosen algorithm's own config dataclass, so `algorithm.tau`
+is only valid for algorithms that have a threshold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config value is unknown, missing or of the wrong type."""
+
+
+# ---------------------------------------------------------------------------------------
+# The config tree
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class DatasetSpec:
+    """Where one data slot comes from: a Hub dataset or local files, plus column mapping.
+
+    `path` is a Hub dataset id (`ag_news`), a local file, a glob, a folder written by
+    `Dataset.save_to_disk`, or a `datasets` builder name (`csv`, `json`, `parquet`) used
+    together with `data_files`.
+    """
+
+    path: str
+    name: str | None = None
+    split: str = "train"
+    revision: str | None = None
+    data_files: list[str] | None = None
+    column_names: list[str] | None = None  # for header-less CSV/TSV files
+    text_columns: list[str] = field(default_factory=lambda: ["text"])
+    label_column: str | None = "label"
+    text_separator: str = " "
+    clean_text: bool = False  # unescape HTML entities, literal backslashes become spaces
+    streaming: bool = False
+    limit: int | None = None  # keep only the first `limit` rows
+
+
+@dataclass
+class SamplingConfig:
+    """Benchmark protocol: draw a few labels per class from the labeled spec."""
+
+    num_per_class: int | None = None  # None keeps every labeled row
+    seed: int = 0
+    rest_as_unlabeled: bool = False  # the rows not drawn join the unlabeled pool, labels dropped
+
+
+@dataclass
+class DataConfig:
+    labeled: DatasetSpec
+    unlabeled: DatasetSpec | None = None
+    validation: DatasetSpec | None = None
+    test: DatasetSpec | None = None
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    label_names: list[str] | None = None  # class names in id order; default: sorted labels seen
+    label_map: dict[str, str] | None = None  # raw label value -> class name (e.g. AG News 1 -> World)
+    max_length: int = 128
+
+
+@dataclass
+class ViewConfig:
+    """How one view of an unlabeled text is made.
+
+    `aug_columns` names precomputed augmentation columns (e.g. back-translations `aug_0`,
+    `aug_1`); when the unlabeled data has them one is drawn per example, otherwise the
+    original text is used. Token dropout then masks and/or deletes tokens on the fly.
+    """
+
+    aug_columns: list[str] = field(default_factory=list)
+    mask_prob: float = 0.0
+    delete_prob: float = 0.0
+
+
+@dataclass
+class ViewsConfig:
+    weak: ViewConfig = field(default_factory=ViewConfig)
+    strong: ViewConfig = field(default_factory=lambda: ViewConfig(mask_prob=0.2, delete_prob=0.1))
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = "packaged:all-MiniLM-L6-v2"
+    revision: str | None = None
+
+
+@dataclass
+class TrainerConfig:
+    max_steps: int = 300
+    lb_batch_size: int = 8
+    mu: int = 4  # unlabeled batch = mu * lb_batch_size
+    eval_batch_size: int = 64
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    lr_schedule: Literal["linear", "constant"] = "linear"
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float | None = 1.0
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"
+    eval_every: int = 100
+    save_every: int = 100
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    seed: int = 0
+    progress_bar: bool = True
+    select_metric: str = "accuracy"  # validation metric used to pick the best model
+    max_nonfinite_steps: int = 10  # consecutive non-finite losses before the run stops
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig
+    output_dir: str
+    task: str = "text_classification"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    algorithm: Any = None  # parsed by the algorithm's own config class, see `load_config`
+    views: ViewsConfig = field(default_factory=ViewsConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+# ---------------------------------------------------------------------------------------
+# Strict parsing
+# ---------------------------------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
+    """Check `value` against the annotation `tp`, converting dataclasses recursively."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key, source)
+            except ConfigError:
+                continue
+        raise ConfigError(
+            f"{source}: `{key}` is {value!r} ({type(value).__name__}); expected {_type_name(tp)}."
+        )
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{source}: `{key}` is {value!r}; expected one of {list(choices)}.")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"{source}: `{key}` is {value!r}; expected a mapping of {tp.__name__} fields."
+            )
+        return from_dict(tp, value, source, prefix=f"{key}.")
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: `{key}` is {value!r}; expected a list.")
+        return [_coerce(v, item_tp, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        key_tp, val_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: `{key}` is {value!r}; expected a mapping.")
+        if key_tp is str:
+            return {str(k): _coerce(v, val_tp, f"{key}.{k}", source) for k, v in value.items()}
+        return {k: _coerce(v, val_tp, f"{key}.{k}", source) for k, v in value.items()}
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{source}: `{key}` is {value!r} (bool); expected {tp.__name__}.")
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise ConfigError(
+            f"{source}: `{key}` is {value!r} ({type(value).__name__}); expected {tp.__name__}."
+        )
+    return value
+
+
+def from_dict(cls: type, raw: dict, source: str = "<config>", prefix: str = "") -> Any:
+    """Build dataclass `cls` from `raw`, refusing unknown keys, wrong types and missing values."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown key `{prefix}{unknown[0]}`; valid keys under "
+            f"`{prefix.rstrip('.') or 'top level'}` are {sorted(fields)}."
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        if name in raw:
+            kwargs[name] = _coerce(raw[name], hints[name], prefix + name, source)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{source}: missing required key `{prefix}{name}`.")
+    return cls(**kwargs)
+
+
+def to_dict(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+# ---------------------------------------------------------------------------------------
+# Overrides and loading
+# ---------------------------------------------------------------------------------------
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply `a.b.c=value` overrides; values are parsed as YAML (`0.9`, `true`, `[a, b]`)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override `{item}` has no `=`; write it as key.path=value.")
+        dotted, text = item.split("=", 1)
+        value = yaml.safe_load(text) if text != "" else ""
+        node = raw
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, dict):
+                raise ConfigError(f"override `{item}`: `{part}` is not a section.")
+        node[parts[-1]] = value
+    return raw
+
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; pass the path to a YAML file.")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, found {type(raw).__name__}.")
+    return raw
+
+
+def parse_config(raw: dict, source: str = "<config>") -> RunConfig:
+    """Parse a raw mapping into a `RunConfig`, with the algorithm section typed by its class."""
+    from ssl_text.algorithms import algorithm_config_class
+
+    raw = dict(raw)
+    algo_raw = dict(raw.pop("algorithm", None) or {"name": "supervised"})
+    if "name" not in algo_raw:
+        raise ConfigError(f"{source}: missing required key `algorithm.name`.")
+    algo_cls = algorithm_config_class(algo_raw["name"], source)
+    cfg = from_dict(RunConfig, raw, source)
+    cfg.algorithm = from_dict(algo_cls, algo_raw, source, prefix="algorithm.")
+    _validate(cfg, source)
+    return cfg
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    raw = apply_overrides(read_yaml(path), list(overrides or []))
+    return parse_config(raw, str(path))
+
+
+def _validate(cfg: RunConfig, source: str) -> None:
+    t = cfg.trainer
+    for key in ("max_steps", "lb_batch_size", "mu", "eval_batch_size", "gradient_accumulation_steps"):
+        if getattr(t, key) <= 0:
+            raise ConfigError(
+                f"{source}: `trainer.{key}` is {getattr(t, key)}; expected a positive integer."
+            )
+    if cfg.data.max_length <= 2:
+        raise ConfigError(f"{source}: `data.max_length` is {cfg.data.max_length}; expected > 2.")
+    for view in ("weak", "strong"):
+        v = getattr(cfg.views, view)
+        for key in ("mask_prob", "delete_prob"):
+            if not 0.0 <= getattr(v, key) < 1.0:
+                raise ConfigError(
+                    f"{source}: `views.{view}.{key}` is {getattr(v, key)}; expected a value in [0, 1)."
+                )
+    check = getattr(cfg.algorithm, "validate", None)
+    if check is not None:
+        check(source)
+
+
+def save_config(cfg: RunConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -1,0 +1,319 @@
+"""Loading labeled, unlabeled and evaluation text from the Hub or local files.
+
+The data layer knows nothing of algorithms: it turns `DatasetSpec`s into `datasets.Dataset`s
+with a `text` column (and `label` ids where labels exist), checks them, and applies the
+benchmark protocol (N labels per class, the rest as the unlabeled pool).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import html
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+from ssl_text.config import DataConfig, DatasetSpec
+
+ANALYSIS_LABEL = "analysis_label"  # true label of an unlabeled row, for logging only
+INDEX = "index"  # stable position of an unlabeled row
+
+_EXTENSION_BUILDERS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".parquet": "parquet",
+    ".txt": "text",
+    ".arrow": "arrow",
+}
+
+
+class DataError(ValueError):
+    """The data does not match its spec; the message says what was found and what to do."""
+
+
+@dataclass
+class TextData:
+    """Everything a text run trains and evaluates on, labels already mapped to ids."""
+
+    labeled: datasets.Dataset
+    unlabeled: datasets.Dataset | None
+    validation: datasets.Dataset | None
+    test: datasets.Dataset | None
+    label_names: list[str]
+
+
+# ---------------------------------------------------------------------------------------
+# Raw loading
+# ---------------------------------------------------------------------------------------
+
+
+def _local_files(spec: DatasetSpec) -> list[str] | None:
+    """The local files a spec names, or None when `path` is a Hub id or a builder name."""
+    if spec.data_files:
+        files = []
+        for pattern in spec.data_files:
+            found = sorted(glob.glob(pattern))
+            if not found:
+                raise DataError(f"data file {pattern!r} does not exist; check `data_files` of the spec.")
+            files.extend(found)
+        return files
+    if os.path.isfile(spec.path):
+        return [spec.path]
+    if any(ch in spec.path for ch in "*?["):
+        found = sorted(glob.glob(spec.path))
+        if not found:
+            raise DataError(f"no file matches {spec.path!r}; check the `path` of the spec.")
+        return found
+    if Path(spec.path).suffix.lower() in _EXTENSION_BUILDERS or spec.path.startswith((".", "/", "~")):
+        raise DataError(
+            f"data file {spec.path!r} does not exist; give an existing local file or a Hub dataset id."
+        )
+    return None
+
+
+def _builder_for(files: list[str], spec: DatasetSpec) -> tuple[str, dict]:
+    ext = Path(files[0]).suffix.lower()
+    builder = spec.path if spec.path in ("csv", "json", "parquet", "text", "arrow") else None
+    builder = builder or _EXTENSION_BUILDERS.get(ext)
+    if builder is None:
+        raise DataError(
+            f"cannot tell the format of {files[0]!r} (extension {ext!r}); use one of "
+            f"{sorted(_EXTENSION_BUILDERS)} or set `path` to a builder name (csv, json, parquet)."
+        )
+    kwargs: dict = {}
+    if builder == "csv":
+        if ext == ".tsv":
+            kwargs["sep"] = "\t"
+        if spec.column_names:
+            kwargs["column_names"] = spec.column_names
+            kwargs["header"] = None
+    return builder, kwargs
+
+
+def load_spec(spec: DatasetSpec) -> datasets.Dataset | datasets.IterableDataset:
+    """Load the raw rows a spec names: a save_to_disk folder, local files, or a Hub dataset."""
+    if os.path.isdir(spec.path) and (
+        os.path.exists(os.path.join(spec.path, "dataset_info.json"))
+        or os.path.exists(os.path.join(spec.path, "state.json"))
+        or os.path.exists(os.path.join(spec.path, "dataset_dict.json"))
+    ):
+        ds = datasets.load_from_disk(spec.path)
+        if isinstance(ds, datasets.DatasetDict):
+            if spec.split not in ds:
+                raise DataError(f"{spec.path} has splits {list(ds)}, not {spec.split!r}; set `split`.")
+            ds = ds[spec.split]
+    else:
+        files = _local_files(spec)
+        try:
+            if files is not None:
+                builder, kwargs = _builder_for(files, spec)
+                ds = datasets.load_dataset(
+                    builder, data_files={"train": files}, split="train", streaming=spec.streaming, **kwargs
+                )
+            else:
+                ds = datasets.load_dataset(
+                    spec.path,
+                    spec.name,
+                    split=spec.split,
+                    revision=spec.revision,
+                    streaming=spec.streaming,
+                )
+        except (FileNotFoundError, ConnectionError, OSError) as err:
+            offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
+            hint = (
+                " The Hub is offline here (HF_HUB_OFFLINE/HF_DATASETS_OFFLINE=1) and the dataset is not "
+                "in the local cache: download it once with network access, or point `path` at local files."
+                if offline
+                else " Check the dataset id, config name and split, or point `path` at local files."
+            )
+            raise DataError(f"could not load dataset {spec.path!r} (split {spec.split!r}): {err}.{hint}") from err
+    if spec.limit is not None and not spec.streaming:
+        ds = ds.select(range(min(spec.limit, len(ds))))
+    return ds
+
+
+# ---------------------------------------------------------------------------------------
+# Text and labels
+# ---------------------------------------------------------------------------------------
+
+_BARE_ENTITY = re.compile(r"(?<!&)#(\d+);")
+
+
+def clean_text(text: str) -> str:
+    """Undo AG-News-style escaping: `\\` for a line break, HTML entities with or without `&`."""
+    text = text.replace("\\", " ")
+    text = _BARE_ENTITY.sub(lambda m: chr(int(m.group(1))), text)
+    text = html.unescape(text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _check_columns(ds, spec: DatasetSpec, needed: list[str], where: str) -> None:
+    columns = ds.column_names or []
+    for col in needed:
+        if col not in columns:
+            raise DataError(
+                f"{where}: column {col!r} not found in {spec.path!r}; the columns are {columns}. "
+                f"Set `text_columns`/`label_column` (or `column_names` for a CSV without header)."
+            )
+
+
+def add_text_column(ds: datasets.Dataset, spec: DatasetSpec, where: str) -> datasets.Dataset:
+    """Join `text_columns` into one `text` column; refuse empty or null texts."""
+    _check_columns(ds, spec, spec.text_columns, where)
+
+    def join(batch):
+        n = len(batch[spec.text_columns[0]])
+        texts = []
+        for i in range(n):
+            parts = [batch[c][i] for c in spec.text_columns]
+            parts = ["" if p is None else str(p) for p in parts]
+            text = spec.text_separator.join(p for p in parts if p.strip())
+            texts.append(clean_text(text) if spec.clean_text else text.strip())
+        return {"text": texts}
+
+    ds = ds.map(join, batched=True, desc=f"text ({where})")
+    empty = [i for i, t in enumerate(ds["text"]) if not t]
+    if empty:
+        raise DataError(
+            f"{where}: {len(empty)} empty or null texts in {spec.path!r} (first rows: {empty[:5]}); "
+            "remove those rows or point `text_columns` at the column that holds the text."
+        )
+    return ds
+
+
+def raw_label_values(ds: datasets.Dataset, spec: DatasetSpec, where: str) -> list:
+    _check_columns(ds, spec, [spec.label_column], where)
+    values = ds[spec.label_column]
+    kinds = {type(v).__name__ for v in values if v is not None}
+    if None in values:
+        raise DataError(
+            f"{where}: {values.count(None)} rows of {spec.path!r} have no label in {spec.label_column!r}; "
+            "remove them or move them to the unlabeled data."
+        )
+    if len(kinds) > 1:
+        raise DataError(
+            f"{where}: labels in {spec.label_column!r} are a mix of {sorted(kinds)}; "
+            "write every label the same way (all class names or all integer ids)."
+        )
+    return values
+
+
+def label_name_of(value, cfg: DataConfig) -> str:
+    if cfg.label_map is not None:
+        return cfg.label_map.get(str(value), f"<unmapped {value!r}>")
+    if cfg.label_names is not None and isinstance(value, (int, np.integer)):
+        if 0 <= value < len(cfg.label_names):
+            return cfg.label_names[value]
+        return f"<id {value} outside label_names>"
+    return str(value)
+
+
+def resolve_label_names(cfg: DataConfig, labeled_values: list) -> list[str]:
+    if cfg.label_names is not None:
+        return list(cfg.label_names)
+    if cfg.label_map is not None:
+        return list(dict.fromkeys(cfg.label_map.values()))
+    return sorted({label_name_of(v, cfg) for v in labeled_values})
+
+
+def add_label_ids(ds, spec: DatasetSpec, cfg: DataConfig, label_names: list[str], where: str, column="label"):
+    values = raw_label_values(ds, spec, where)
+    label2id = {name: i for i, name in enumerate(label_names)}
+    ids = []
+    for row, value in enumerate(values):
+        name = label_name_of(value, cfg)
+        if name not in label2id:
+            raise DataError(
+                f"{where}: row {row} has label {value!r}, which is not in the label set {label_names}; "
+                "fix the row, or list every class in `data.label_names` / `data.label_map`."
+            )
+        ids.append(label2id[name])
+    if column in ds.column_names:
+        ds = ds.remove_columns(column)
+    return ds.add_column(column, ids)
+
+
+def sample_per_class(labels: list[int], num_per_class: int, seed: int) -> tuple[list[int], list[int]]:
+    """Draw `num_per_class` row indices of each class (seeded); return (chosen, rest), both sorted."""
+    rng = np.random.default_rng(seed)
+    labels_arr = np.asarray(labels)
+    chosen = []
+    for cls in sorted(set(labels)):
+        rows = np.flatnonzero(labels_arr == cls)
+        if len(rows) < num_per_class:
+            raise DataError(
+                f"class {cls} has only {len(rows)} labeled rows but `sampling.num_per_class` is "
+                f"{num_per_class}; lower it or add labeled data."
+            )
+        chosen.extend(rng.choice(rows, size=num_per_class, replace=False).tolist())
+    chosen_set = set(chosen)
+    rest = [i for i in range(len(labels)) if i not in chosen_set]
+    return sorted(chosen), rest
+
+
+def _fingerprints(texts: list[str]) -> set[str]:
+    return {hashlib.sha1(t.strip().lower().encode()).hexdigest() for t in texts}
+
+
+def check_no_overlap(train_texts: list[str], eval_texts: list[str], where: str) -> None:
+    shared = _fingerprints(train_texts) & _fingerprints(eval_texts)
+    if shared:
+        raise DataError(
+            f"{where}: {len(shared)} texts also appear in the labeled training data; evaluating on "
+            "them overstates accuracy. Remove them from one of the two sets."
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# The whole data setup of a run
+# ---------------------------------------------------------------------------------------
+
+
+def load_text_data(cfg: DataConfig) -> TextData:
+    """Load and check every slot of `cfg`, mapping labels to ids and applying the protocol."""
+    raw_lb = load_spec(cfg.labeled)
+    raw_lb = add_text_column(raw_lb, cfg.labeled, "data.labeled")
+    label_names = resolve_label_names(cfg, raw_label_values(raw_lb, cfg.labeled, "data.labeled"))
+    labeled = add_label_ids(raw_lb, cfg.labeled, cfg, label_names, "data.labeled")
+
+    pool = None
+    if cfg.sampling.num_per_class is not None:
+        chosen, rest = sample_per_class(labeled["label"], cfg.sampling.num_per_class, cfg.sampling.seed)
+        if cfg.sampling.rest_as_unlabeled:
+            pool = labeled.select(rest).rename_column("label", ANALYSIS_LABEL)
+        labeled = labeled.select(chosen)
+
+    unlabeled = None
+    if cfg.unlabeled is not None:
+        unlabeled = add_text_column(load_spec(cfg.unlabeled), cfg.unlabeled, "data.unlabeled")
+        lb_col = cfg.unlabeled.label_column
+        if lb_col and lb_col in unlabeled.column_names:
+            unlabeled = add_label_ids(unlabeled, cfg.unlabeled, cfg, label_names, "data.unlabeled", ANALYSIS_LABEL)
+    if pool is not None:
+        unlabeled = pool if unlabeled is None else datasets.concatenate_datasets([pool, unlabeled])
+    if unlabeled is not None:
+        keep = [c for c in unlabeled.column_names if c == "text" or c == ANALYSIS_LABEL or c.startswith("aug_")]
+        unlabeled = unlabeled.select_columns(keep)
+        if INDEX in unlabeled.column_names:
+            unlabeled = unlabeled.remove_columns(INDEX)
+        unlabeled = unlabeled.add_column(INDEX, list(range(len(unlabeled))))
+
+    def eval_split(spec: DatasetSpec | None, where: str):
+        if spec is None:
+            return None
+        ds = add_text_column(load_spec(spec), spec, where)
+        ds = add_label_ids(ds, spec, cfg, label_names, where)
+        check_no_overlap(labeled["text"], ds["text"], where)
+        return ds.select_columns(["text", "label"])
+
+    validation = eval_split(cfg.validation, "data.validation")
+    test = eval_split(cfg.test, "data.test")
+    labeled = labeled.select_columns(["text", "label"])
+    return TextData(labeled, unlabeled, validation, test, label_names)

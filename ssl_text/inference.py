@@ -1,0 +1,47 @@
+"""Batched, length-sorted inference under Accelerate (one process or many)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from torch.utils.data import DataLoader
+
+from ssl_text.batching import pad_ids
+
+
+def predict_logits(
+    accelerator: Accelerator, model: torch.nn.Module, dataset, batch_size: int, pad_token_id: int
+) -> np.ndarray:
+    """Logits for every row of `dataset` (which has `input_ids`), in the dataset's order. [N, C]"""
+    ids = dataset["input_ids"]
+    order = np.argsort([-len(x) for x in ids], kind="stable")  # longest first: little padding
+
+    def collate(positions: list[int]) -> dict:
+        input_ids, attention_mask = pad_ids([ids[p] for p in positions], pad_token_id)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "position": torch.tensor(positions)}
+
+    loader = accelerator.prepare_data_loader(
+        DataLoader(order.tolist(), batch_size=batch_size, collate_fn=collate), device_placement=True
+    )
+    was_training = model.training
+    model.eval()
+    chunks, positions = [], []
+    with torch.no_grad():
+        for batch in loader:
+            position = batch.pop("position")
+            logits = model(**batch).logits.float()
+            logits, position = accelerator.gather_for_metrics((logits, position))
+            chunks.append(logits.cpu())
+            positions.append(position.cpu())
+    model.train(was_training)
+    logits = torch.cat(chunks).numpy()
+    out = np.empty_like(logits)
+    out[torch.cat(positions).numpy()] = logits
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)

@@ -1,0 +1,214 @@
+"""`ssl-text train`: from a config to a fine-tuned classifier in a run directory.
+
+RUN_DIR/
+  config.yaml        the resolved config
+  checkpoints/       full training state for --resume
+  best/              the selected model (save_pretrained: model, tokenizer, label names)
+  logs/              TensorBoard
+  metrics.json       validation history, the selected step, test metrics, timings
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import datasets
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from ssl_text.algorithms import build_algorithm
+from ssl_text.batching import BatchStream
+from ssl_text.collate import TextCollator, aug_ids_column
+from ssl_text.config import ConfigError, RunConfig, read_yaml, save_config, to_dict
+from ssl_text.data import load_text_data
+from ssl_text.inference import predict_logits
+from ssl_text.models import resolve_model_path
+from ssl_text.run_dir import acquire_lock, prepare_run_dir, release_lock
+from ssl_text.trainer import BEST, Trainer, mixed_precision_for
+from tasks import build_task
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.json"
+
+
+def tokenize_column(dataset: datasets.Dataset, task, tokenizer, max_length: int, column: str, out: str):
+    """Cached `datasets.map` tokenization of one text column into token ids."""
+
+    def encode(batch):
+        texts = [t if t else "" for t in batch[column]]
+        return {out: task.tokenize(tokenizer, texts, max_length)["input_ids"]}
+
+    return dataset.map(encode, batched=True, desc=f"tokenize {column}")
+
+
+def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
+    saved_path = run_dir / CONFIG_FILE
+    if not saved_path.exists():
+        return
+    saved = read_yaml(saved_path)
+    current = to_dict(cfg)
+    saved.pop("output_dir", None), current.pop("output_dir", None)  # a run directory may be moved
+    if saved != current:
+        diffs = sorted(_diff_keys(saved, current))
+        raise ConfigError(
+            f"--resume: the config differs from the one saved in {saved_path} at {diffs[:5]}; resume with the "
+            "same config (the saved one is the reference), or start a new run with another output_dir."
+        )
+
+
+def _diff_keys(a, b, prefix=""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in set(a) | set(b):
+            yield from _diff_keys(a.get(key), b.get(key), f"{prefix}{key}.")
+    elif a != b:
+        yield prefix.rstrip(".")
+
+
+def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> dict:
+    started = time.time()
+    t = cfg.trainer
+    accelerator = Accelerator(
+        mixed_precision=mixed_precision_for(t.mixed_precision),
+        log_with="tensorboard",
+        project_dir=cfg.output_dir,
+    )
+    run_dir = Path(cfg.output_dir)
+    if accelerator.is_main_process:
+        prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+        if resume:
+            check_resume_config(run_dir, cfg)
+        acquire_lock(run_dir)
+        save_config(cfg, run_dir / CONFIG_FILE)
+    accelerator.wait_for_everyone()
+    try:
+        return _train(cfg, accelerator, run_dir, resume, started)
+    finally:
+        if accelerator.is_main_process:
+            release_lock(run_dir)
+
+
+def _train(cfg: RunConfig, accelerator: Accelerator, run_dir: Path, resume: bool, started: float) -> dict:
+    t = cfg.trainer
+    set_seed(t.seed)
+
+    # 1. Data, task, tokenizer and model.
+    task = build_task(cfg.task)
+    with accelerator.main_process_first():
+        data = load_text_data(cfg.data)
+    model_path = resolve_model_path(cfg.model.name_or_path)
+    tokenizer = task.load_tokenizer(model_path)
+    model = task.load_model(model_path, data.label_names)
+    algorithm = build_algorithm(cfg.algorithm, len(data.label_names))
+    needs_unlabeled = any(view.startswith("ulb") for view in algorithm.views)
+    if needs_unlabeled and data.unlabeled is None:
+        raise ConfigError(
+            f"algorithm `{cfg.algorithm.name}` learns from unlabeled text but the config has no "
+            "`data.unlabeled` and `data.sampling.rest_as_unlabeled` is false; add one, or use `supervised`."
+        )
+
+    # 2. Tokenize once (cached by `datasets`), then stream padded batches.
+    def encode(ds, columns=("text",)):
+        for column in columns:
+            out = "input_ids" if column == "text" else aug_ids_column(column)
+            ds = tokenize_column(ds, task, tokenizer, cfg.data.max_length, column, out)
+        return ds
+
+    with accelerator.main_process_first():
+        labeled = encode(data.labeled)
+        aug_columns = sorted(
+            {c for view in (cfg.views.weak, cfg.views.strong) for c in view.aug_columns}
+            & set(data.unlabeled.column_names if data.unlabeled is not None else [])
+        )
+        unlabeled = encode(data.unlabeled, ["text", *aug_columns]) if needs_unlabeled else None
+        validation = encode(data.validation) if data.validation is not None else None
+        test = encode(data.test) if data.test is not None else None
+
+    collator = TextCollator(tokenizer, cfg.views, algorithm.views)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    lb_stream = BatchStream(labeled, t.lb_batch_size, t.seed, collator.labeled, rank, world, salt=1)
+    ulb_stream = (
+        BatchStream(unlabeled, t.lb_batch_size * t.mu, t.seed, collator.unlabeled, rank, world, salt=2)
+        if unlabeled is not None
+        else None
+    )
+
+    def evaluate(model, dataset=validation) -> dict:
+        logits = predict_logits(accelerator, model, dataset, t.eval_batch_size, tokenizer.pad_token_id)
+        return task.compute_metrics(logits.argmax(-1), np.asarray(dataset["label"]))
+
+    def save_model(model, path: Path) -> None:
+        model.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+
+    # 3. Train; the trainer evaluates on validation and keeps the best model in RUN_DIR/best.
+    accelerator.init_trackers("logs", config=_flat_hparams(cfg))
+    trainer = Trainer(
+        t,
+        accelerator,
+        model,
+        algorithm,
+        lb_stream,
+        ulb_stream,
+        run_dir,
+        num_classes=len(data.label_names),
+        evaluate=evaluate if validation is not None else None,
+        save_model=save_model,
+    )
+    progress = trainer.fit(resume=resume)
+    train_seconds = time.time() - started
+
+    # 4. Test the selected model, reloaded from disk exactly as a user would load it.
+    metrics: dict = {
+        "algorithm": cfg.algorithm.name,
+        "selected_step": progress.best_step if validation is not None else progress.step,
+        "selected_on": "validation" if validation is not None else "last step",
+        "validation_history": progress.history,
+        "num_labeled": len(labeled),
+        "num_unlabeled": len(unlabeled) if unlabeled is not None else 0,
+        "label_names": data.label_names,
+        "last_train_logs": progress.last_logs,
+        "nonfinite_steps_skipped": progress.nonfinite_total,
+        "train_seconds": round(train_seconds, 1),
+        "hardware": _hardware(accelerator),
+    }
+    if validation is not None:
+        metrics["validation"] = next(h for h in progress.history if h["step"] == progress.best_step)
+    if test is not None:
+        best = task.load_model(str(run_dir / BEST), data.label_names)
+        best = accelerator.prepare(best)
+        metrics["test"] = evaluate(best, test)
+    metrics["total_seconds"] = round(time.time() - started, 1)
+    accelerator.end_training()
+    if accelerator.is_main_process:
+        (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def _flat_hparams(cfg: RunConfig) -> dict:
+    flat = {}
+
+    def walk(node, prefix):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        elif isinstance(node, (int, float, str, bool)):
+            flat[prefix.rstrip(".")] = node
+
+    walk(to_dict(cfg), "")
+    return flat
+
+
+def _hardware(accelerator: Accelerator) -> str:
+    device = accelerator.device
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return f"{accelerator.num_processes} x {name}"
+
+

@@ -1,0 +1,307 @@
+"""The one training loop, on Accelerate, for every algorithm and every task.
+
+The trainer owns devices, backward, gradient accumulation, clipping, the learning-rate
+schedule, evaluation and model selection, checkpoints and logging. Algorithms only compute
+losses. A run reads as: draw a batch, compute the loss, step, and now and then evaluate,
+save the best model, and checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import send_to_device
+from tqdm.auto import tqdm
+
+from ssl_text.algorithms.base import LossOutput, TrainState
+from ssl_text.batching import BatchStream
+from ssl_text.config import TrainerConfig
+
+CHECKPOINTS = "checkpoints"
+BEST = "best"
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+@dataclass
+class Progress:
+    """Loop counters that must survive a resume."""
+
+    step: int = 0
+    best_metric: float = -math.inf
+    best_step: int = -1
+    nonfinite_in_a_row: int = 0
+    nonfinite_total: int = 0
+    history: list = field(default_factory=list)  # validation metrics per evaluation
+    last_logs: dict = field(default_factory=dict)  # the latest averaged training logs
+
+    def state_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+def mixed_precision_for(setting: str) -> str:
+    """`auto` picks bf16 on GPUs that support it, fp16 on other GPUs, and full precision on CPU."""
+    if setting != "auto":
+        return setting
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"
+
+
+def linear_schedule(warmup_steps: int, max_steps: int, kind: str) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(warmup_steps, 1)
+        if kind == "constant":
+            return 1.0
+        return max(0.0, (max_steps - step) / max(max_steps - warmup_steps, 1))
+
+    return factor
+
+
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    root = run_dir / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_"))
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainerConfig,
+        accelerator: Accelerator,
+        model: torch.nn.Module,
+        algorithm,
+        lb_stream: BatchStream,
+        ulb_stream: BatchStream | None,
+        run_dir: Path,
+        num_classes: int,
+        evaluate: Callable[[torch.nn.Module], dict] | None = None,
+        save_model: Callable[[torch.nn.Module, Path], None] | None = None,
+    ):
+        self.config = config
+        self.accelerator = accelerator
+        self.algorithm = algorithm
+        self.lb_stream = lb_stream
+        self.ulb_stream = ulb_stream
+        self.run_dir = Path(run_dir)
+        self.num_classes = num_classes
+        self.evaluate = evaluate
+        self.save_model = save_model
+        self.progress = Progress()
+
+        decay, no_decay = [], []
+        for name, param in model.named_parameters():
+            if param.requires_grad:
+                (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": config.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=config.learning_rate,
+        )
+        warmup = int(config.warmup_ratio * config.max_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, linear_schedule(warmup, config.max_steps, config.lr_schedule)
+        )
+        self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        for obj in (self.scheduler, self.progress, self.lb_stream, self.ulb_stream, self.algorithm):
+            if obj is not None and hasattr(obj, "state_dict"):
+                accelerator.register_for_checkpointing(obj)
+
+    # ----------------------------------------------------------------------------------
+    # The loop
+    # ----------------------------------------------------------------------------------
+
+    def fit(self, resume: bool = False) -> Progress:
+        cfg, acc = self.config, self.accelerator
+        if resume:
+            self.load_latest_checkpoint()
+        bar = tqdm(
+            total=cfg.max_steps,
+            initial=self.progress.step,
+            disable=not (cfg.progress_bar and acc.is_main_process),
+            desc="train",
+            dynamic_ncols=True,
+        )
+        window: dict[str, list[float]] = {}
+        window_start, examples = time.perf_counter(), 0
+        self.model.train()
+        while self.progress.step < cfg.max_steps:
+            parts, n_examples, finite = self.train_step()
+            examples += n_examples
+            if not finite:
+                continue
+            self.progress.step += 1
+            for key, value in parts.items():
+                window.setdefault(key, []).append(value)
+            step = self.progress.step
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.max_steps:
+                seconds = time.perf_counter() - window_start
+                logs = {k: sum(v) / len(v) for k, v in window.items()}
+                logs["lr"] = self.scheduler.get_last_lr()[0]
+                logs["examples_per_second"] = examples * acc.num_processes / max(seconds, 1e-9)
+                acc.log({f"train/{k}": v for k, v in logs.items()}, step=step)
+                self.progress.last_logs = {"step": step, **logs}
+                bar.set_postfix(
+                    loss=f"{logs['loss']:.3f}",
+                    mask=f"{logs.get('mask_rate', float('nan')):.2f}",
+                    ex_s=f"{logs['examples_per_second']:.1f}",
+                )
+                window, window_start, examples = {}, time.perf_counter(), 0
+            if self.evaluate is not None and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+                self.evaluate_and_select()
+            if step % cfg.save_every == 0 or step == cfg.max_steps:
+                self.save_checkpoint()
+        bar.close()
+        if self.evaluate is None and self.save_model is not None:
+            self.save_best()  # no validation split: the last model is the one reported
+        acc.wait_for_everyone()
+        return self.progress
+
+    def next_batch(self) -> dict:
+        batch = next(self.lb_stream)
+        if self.ulb_stream is not None:
+            batch.update(next(self.ulb_stream))
+        return send_to_device(batch, self.accelerator.device)
+
+    def train_step(self) -> tuple[dict[str, float], int, bool]:
+        """One optimizer step over `gradient_accumulation_steps` micro-batches."""
+        cfg, acc = self.config, self.accelerator
+        state = TrainState(step=self.progress.step, max_steps=cfg.max_steps, num_classes=self.num_classes)
+        accum = cfg.gradient_accumulation_steps
+        totals: dict[str, float] = {}
+        n_examples, finite = 0, True
+        for micro in range(accum):
+            batch = self.next_batch()
+            n_examples += sum(len(v["input_ids"]) for v in batch.values() if isinstance(v, dict))
+            sync = micro == accum - 1
+            with (nullcontext() if sync else acc.no_sync(self.model)), acc.autocast():
+                out: LossOutput = self.algorithm.compute_loss(self.model, batch, state)
+            finite = finite and self.all_finite(out.total)
+            if not finite:
+                break
+            acc.backward(out.total / accum)
+            for key, value in self.log_parts(out, batch).items():
+                totals[key] = totals.get(key, 0.0) + value / accum
+        if not finite:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.on_nonfinite()
+            return {}, n_examples, False
+        self.progress.nonfinite_in_a_row = 0
+        if cfg.max_grad_norm is not None:
+            acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return totals, n_examples, True
+
+    def all_finite(self, loss: torch.Tensor) -> bool:
+        flag = torch.isfinite(loss.detach()).float().reshape(1)
+        if self.accelerator.num_processes > 1:
+            flag = self.accelerator.gather(flag)
+        return bool(flag.min().item() == 1.0)
+
+    def on_nonfinite(self) -> None:
+        self.progress.nonfinite_in_a_row += 1
+        self.progress.nonfinite_total += 1
+        if self.progress.nonfinite_in_a_row >= self.config.max_nonfinite_steps:
+            self.save_checkpoint()
+            raise NonFiniteLossError(
+                f"the loss was NaN or infinite in {self.progress.nonfinite_in_a_row} steps in a row at step "
+                f"{self.progress.step}; the learning rate ({self.config.learning_rate}) is likely too high, "
+                "or fp16 overflowed (try mixed_precision=bf16 or no). A checkpoint was saved."
+            )
+
+    def log_parts(self, out: LossOutput, batch: dict) -> dict[str, float]:
+        parts = {"loss": float(out.total.detach())}
+        parts.update({k: float(v) for k, v in out.parts.items()})
+        truth = batch.get("ulb_analysis_labels")
+        if truth is not None and out.pseudo_labels is not None:
+            correct = (out.pseudo_labels == truth).float()
+            parts["pseudo_label_accuracy"] = float(correct.mean())
+            if out.mask is not None and out.mask.sum() > 0:
+                parts["masked_pseudo_label_accuracy"] = float((correct * out.mask).sum() / out.mask.sum())
+        return parts
+
+    # ----------------------------------------------------------------------------------
+    # Evaluation and model selection
+    # ----------------------------------------------------------------------------------
+
+    def evaluate_and_select(self) -> dict:
+        self.model.eval()
+        metrics = self.evaluate(self.model)
+        self.model.train()
+        step = self.progress.step
+        self.accelerator.log({f"validation/{k}": v for k, v in metrics.items()}, step=step)
+        self.progress.history.append({"step": step, **metrics})
+        value = metrics[self.config.select_metric]
+        if value > self.progress.best_metric:
+            self.progress.best_metric, self.progress.best_step = value, step
+            self.save_best()
+        return metrics
+
+    def save_best(self) -> None:
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process and self.save_model is not None:
+            target = self.run_dir / BEST
+            tmp = self.run_dir / f".{BEST}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.save_model(self.accelerator.unwrap_model(self.model), tmp)
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(tmp, target)
+        self.accelerator.wait_for_everyone()
+
+    # ----------------------------------------------------------------------------------
+    # Checkpoints
+    # ----------------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> Path:
+        """Write the full training state atomically (temporary folder, then rename)."""
+        acc = self.accelerator
+        root = self.run_dir / CHECKPOINTS
+        target = root / f"step_{self.progress.step:07d}"
+        tmp = root / f".tmp_step_{self.progress.step:07d}"
+        if acc.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            root.mkdir(parents=True, exist_ok=True)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(tmp, target)
+            for old in checkpoint_dirs(self.run_dir)[: -self.config.keep_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
+        acc.wait_for_everyone()
+        return target
+
+    def load_latest_checkpoint(self) -> Path | None:
+        """Restore the newest checkpoint that loads; report and skip any that do not."""
+        for path in reversed(checkpoint_dirs(self.run_dir)):
+            try:
+                self.accelerator.load_state(str(path))
+            except Exception as err:  # a truncated or corrupted checkpoint: fall back to the previous one
+                self.accelerator.print(f"checkpoint {path} could not be loaded ({err}); trying the previous one.")
+                continue
+            self.accelerator.print(f"resumed from {path} at step {self.progress.step}")
+            return path
+        self.accelerator.print(f"no checkpoint under {self.run_dir / CHECKPOINTS}; starting from step 0.")
+        return None

@@ -1,0 +1,47 @@
+"""Two CPU processes under `accelerate launch` train and evaluate together.
+
+Accelerate 1.x's `--cpu` flag routes to its simple launcher, which starts one process unless
+mpirun is configured; two CPU processes come from torchrun (`--multi_gpu`) with
+`ACCELERATE_USE_CPU=true`, which makes Accelerate use the gloo backend (MULTI_CPU).
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_cpu_launch_trains_and_evaluates(toy_config, tmp_path):
+    raw = toy_config("fixmatch", tau=0.5)
+    raw["trainer"].update(max_steps=4, eval_every=2, save_every=2)
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", str(free_port()),
+        str(ROOT / "scripts" / "train.py"), str(path),
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "ACCELERATE_USE_CPU": "true"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run_dir = Path(raw["output_dir"])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["hardware"].startswith("2 x")
+    assert [h["step"] for h in metrics["validation_history"]] == [2, 4]
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    # Each process saved its own RNG state in the checkpoint: both took part in training.
+    ckpt = run_dir / "checkpoints" / "step_0000004"
+    assert (ckpt / "random_states_0.pkl").exists() and (ckpt / "random_states_1.pkl").exists()

@@ -1,0 +1,166 @@
+"""End-to-end runs on a tiny random BERT: every algorithm, resume, CLI, pipeline loading."""
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from ssl_text.algorithms import ALGORITHMS
+from ssl_text.config import parse_config
+from ssl_text.run_dir import RunDirError
+from ssl_text.train import train
+
+
+def run(raw, **kwargs):
+    return train(parse_config(raw), **kwargs)
+
+
+def encoder_weight(path: Path) -> torch.Tensor:
+    state = load_file(str(path / "model.safetensors"))
+    key = next(k for k in state if k.endswith("encoder.layer.0.attention.self.query.weight"))
+    return state[key]
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_every_algorithm_trains_a_few_steps(toy_config, tiny_bert_dir, name):
+    raw = toy_config(name)
+    metrics = run(raw)
+    out = Path(raw["output_dir"])
+    logs = metrics["last_train_logs"]
+    assert logs["step"] == 4 and math.isfinite(logs["loss"])
+    if name != "supervised":
+        assert 0.0 <= logs["mask_rate"] <= 1.0 and "pseudo_label_accuracy" in logs
+    assert not torch.equal(encoder_weight(out / "best"), encoder_weight(Path(tiny_bert_dir)))
+    assert (out / "config.yaml").exists() and (out / "metrics.json").exists()
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and "macro_f1" in metrics["test"]
+    assert list((out / "logs").rglob("events.out.tfevents*")), "no TensorBoard log written"
+
+
+def test_golden_losses_of_fixmatch(toy_config):
+    """Regression guard: a fixed seed on the tiny model gives these exact training losses."""
+    raw = toy_config("fixmatch", tau=0.3)
+    raw["trainer"].update(max_steps=3, eval_every=100, save_every=100)
+    losses = []
+    import ssl_text.trainer as trainer_module
+
+    original = trainer_module.Trainer.log_parts
+
+    def spy(self, out, batch):
+        parts = original(self, out, batch)
+        losses.append(round(parts["loss"], 4))
+        return parts
+
+    trainer_module.Trainer.log_parts = spy
+    try:
+        run(raw)
+    finally:
+        trainer_module.Trainer.log_parts = original
+    assert losses == pytest.approx(GOLDEN_FIXMATCH, abs=2e-4)
+
+
+GOLDEN_FIXMATCH = [1.4034, 1.3872, 1.3941]
+
+
+def test_resume_reproduces_the_uninterrupted_run_exactly(toy_config, tmp_path):
+    raw = toy_config("fixmatch", tau=0.3)
+    raw["trainer"].update(max_steps=6, eval_every=3, save_every=3, keep_checkpoints=3)
+    full = run(raw)
+    full_dir = Path(raw["output_dir"])
+
+    # A run stopped after step 3: the same directory with only the step-3 checkpoint left.
+    stopped = tmp_path / "stopped"
+    shutil.copytree(full_dir, stopped)
+    shutil.rmtree(stopped / "checkpoints" / "step_0000006")
+    for name in ("metrics.json",):
+        (stopped / name).unlink()
+    raw["output_dir"] = str(stopped)
+    resumed = run(raw, resume=True)
+
+    a = load_file(str(full_dir / "checkpoints/step_0000006/model.safetensors"))
+    b = load_file(str(stopped / "checkpoints/step_0000006/model.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the uninterrupted run"
+    assert resumed["test"] == full["test"]
+    assert resumed["last_train_logs"]["loss"] == full["last_train_logs"]["loss"]
+
+
+def test_existing_run_dir_is_not_overwritten(toy_config):
+    raw = toy_config("supervised")
+    raw["trainer"].update(max_steps=1)
+    run(raw)
+    before = (Path(raw["output_dir"]) / "metrics.json").read_text()
+    with pytest.raises(RunDirError, match="already holds a run"):
+        run(raw)
+    assert (Path(raw["output_dir"]) / "metrics.json").read_text() == before
+    run(raw, overwrite=True)
+
+
+def test_resume_with_a_different_config_is_refused(toy_config):
+    from ssl_text.config import ConfigError
+
+    raw = toy_config("supervised")
+    raw["trainer"].update(max_steps=2)
+    run(raw)
+    raw["trainer"]["learning_rate"] = 0.5
+    with pytest.raises(ConfigError, match="trainer.learning_rate"):
+        run(raw, resume=True)
+
+
+def cli(*args, cwd=None):
+    proc = subprocess.run([sys.executable, "-m", "ssl_text", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+    return proc
+
+
+def test_cli_train_predict_evaluate_and_pipeline(toy_config, toy_files, tmp_path):
+    raw = toy_config("fixmatch", tau=0.5)
+    config_path = tmp_path / "cfg.yaml"
+    config_path.write_text(yaml.safe_dump(raw))
+    proc = cli("train", str(config_path), "trainer.max_steps=3", "trainer.eval_every=3")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert summary["algorithm"] == "fixmatch" and "accuracy" in summary["test"]
+
+    run_dir = raw["output_dir"]
+    inputs = tmp_path / "texts.txt"
+    inputs.write_text("the team won the league match\nstock market and bank profit\n")
+    out = tmp_path / "pred.jsonl"
+    proc = cli("predict", run_dir, "--input", str(inputs), "--output", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["text"] for r in records] == inputs.read_text().splitlines()
+    for r in records:
+        assert r["label"] in {"business", "politics", "science", "sports"}
+        assert sum(r["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        assert r["label"] == max(r["probabilities"], key=r["probabilities"].get)
+
+    proc = cli("evaluate", run_dir, "--data", toy_files["test"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["accuracy"] == pytest.approx(summary["test"]["accuracy"])
+
+    # The saved model loads with plain transformers, no ssl-text import.
+    code = (
+        "import sys, transformers; "
+        "p = transformers.pipeline('text-classification', model=sys.argv[1]); "
+        "print(p('stock market and bank profit')[0]['label'])"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(Path(run_dir) / "best")], capture_output=True, text=True,
+                          cwd=tmp_path, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == records[1]["label"]
+
+
+def test_cli_reports_bad_config_before_training(tmp_path, toy_config):
+    raw = toy_config("fixmatch")
+    raw["algorithm"]["name"] = "fixmach"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    proc = cli("train", str(path))
+    assert proc.returncode == 2
+    assert "unknown algorithm `fixmach`" in proc.stderr and not Path(raw["output_dir"]).exists()
