@@ -119,6 +119,8 @@ class TrainerConfig:
     progress_bar: bool = True
     select_metric: str = "accuracy"  # validation metric used to pick the best model
     max_nonfinite_steps: int = 10  # consecutive non-finite losses before the run stops
+    ema_decay: float | None = None  # keep an EMA of the weights (mean teacher needs one)
+    evaluate_ema: bool = False  # evaluate and save the EMA weights instead of the raw ones
 
 
 @dataclass
@@ -294,6 +296,10 @@ def _validate(cfg: RunConfig, source: str) -> None:
                 raise ConfigError(
                     f"{source}: `views.{view}.{key}` is {getattr(v, key)}; expected a value in [0, 1)."
                 )
+    if t.ema_decay is not None and not 0.0 < t.ema_decay < 1.0:
+        raise ConfigError(f"{source}: `trainer.ema_decay` is {t.ema_decay}; expected a value in (0, 1), e.g. 0.999.")
+    if t.evaluate_ema and t.ema_decay is None:
+        raise ConfigError(f"{source}: `trainer.evaluate_ema` is true but `trainer.ema_decay` is not set; set it, e.g. 0.999.")
     check = getattr(cfg.algorithm, "validate", None)
     if check is not None:
         check(source)

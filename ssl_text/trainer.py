@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from ssl_text.algorithms.base import LossOutput, TrainState
 from ssl_text.batching import BatchStream
-from ssl_text.config import TrainerConfig
+from ssl_text.config import ConfigError, TrainerConfig
+from ssl_text.ema import EMA
 
 CHECKPOINTS = "checkpoints"
 BEST = "best"
@@ -120,8 +121,16 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, linear_schedule(warmup, config.max_steps, config.lr_schedule)
         )
+        if getattr(algorithm, "requires_ema", False) and config.ema_decay is None:
+            raise ConfigError(
+                f"algorithm `{algorithm.config.name}` needs an EMA teacher but `trainer.ema_decay` is not set; "
+                "set it, e.g. trainer.ema_decay=0.999."
+            )
+        self.ema = EMA(model, config.ema_decay) if config.ema_decay is not None else None
+        if self.ema is not None:
+            self.ema.model.to(accelerator.device)
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
-        for obj in (self.scheduler, self.progress, self.lb_stream, self.ulb_stream, self.algorithm):
+        for obj in (self.scheduler, self.progress, self.lb_stream, self.ulb_stream, self.algorithm, self.ema):
             if obj is not None and hasattr(obj, "state_dict"):
                 accelerator.register_for_checkpointing(obj)
 
@@ -185,13 +194,19 @@ class Trainer:
     def train_step(self) -> tuple[dict[str, float], int, bool]:
         """One optimizer step over `gradient_accumulation_steps` micro-batches."""
         cfg, acc = self.config, self.accelerator
-        state = TrainState(step=self.progress.step, max_steps=cfg.max_steps, num_classes=self.num_classes)
+        state = TrainState(
+            step=self.progress.step,
+            max_steps=cfg.max_steps,
+            num_classes=self.num_classes,
+            ema_model=self.ema.model if self.ema is not None else None,
+            gather=acc.gather,
+        )
         accum = cfg.gradient_accumulation_steps
         totals: dict[str, float] = {}
         n_examples, finite = 0, True
         for micro in range(accum):
             batch = self.next_batch()
-            n_examples += sum(len(v["input_ids"]) for v in batch.values() if isinstance(v, dict))
+            n_examples += sum(len(next(iter(v.values()))) for v in batch.values() if isinstance(v, dict))
             sync = micro == accum - 1
             with (nullcontext() if sync else acc.no_sync(self.model)), acc.autocast():
                 out: LossOutput = self.algorithm.compute_loss(self.model, batch, state)
@@ -211,6 +226,8 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(acc.unwrap_model(self.model))
         return totals, n_examples, True
 
     def all_finite(self, loss: torch.Tensor) -> bool:
@@ -245,9 +262,15 @@ class Trainer:
     # Evaluation and model selection
     # ----------------------------------------------------------------------------------
 
+    def model_to_report(self) -> torch.nn.Module:
+        """The weights that are evaluated and saved: the EMA copy when so configured."""
+        if self.config.evaluate_ema:
+            return self.ema.model
+        return self.accelerator.unwrap_model(self.model)
+
     def evaluate_and_select(self) -> dict:
         self.model.eval()
-        metrics = self.evaluate(self.model)
+        metrics = self.evaluate(self.model if not self.config.evaluate_ema else self.ema.model)
         self.model.train()
         step = self.progress.step
         self.accelerator.log({f"validation/{k}": v for k, v in metrics.items()}, step=step)
@@ -264,7 +287,7 @@ class Trainer:
             target = self.run_dir / BEST
             tmp = self.run_dir / f".{BEST}.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
-            self.save_model(self.accelerator.unwrap_model(self.model), tmp)
+            self.save_model(self.model_to_report(), tmp)
             shutil.rmtree(target, ignore_errors=True)
             os.replace(tmp, target)
         self.accelerator.wait_for_everyone()

@@ -5,6 +5,10 @@ batch entries it reads, and `compute_loss(model, batch, state) -> LossOutput`. I
 calls backward or steps an optimizer: the trainer does. Batches hold model inputs per view
 (`batch["lb"]`, `batch["ulb_weak"]`, `batch["ulb_strong"]`) and targets beside them
 (`batch["lb_labels"]`); `model(**batch[view]).logits` gives `[B, C]` (or `[B, L, C]`).
+
+Optional class attributes the trainer reads: `requires_ema = True` (the trainer keeps an EMA
+copy of the weights and passes it as `state.ema_model`), and `state_dict()` /
+`load_state_dict()` for algorithms with state, which then lives in every checkpoint.
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ class TrainState:
     step: int
     max_steps: int
     num_classes: int
-    ema_model: Any = None  # the trainer's EMA copy, when the algorithm asks for one
+    ema_model: Any = None  # the trainer's EMA copy of the model, when trainer.ema_decay is set
+    gather: Any = None  # gathers a tensor from every process (identity with one process)
 
 
 def logits_of(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
