@@ -119,8 +119,19 @@ class TrainerConfig:
     progress_bar: bool = True
     select_metric: str = "accuracy"  # validation metric used to pick the best model
     max_nonfinite_steps: int = 10  # consecutive non-finite losses before the run stops
+    collapse_tv_bound: float = 0.5  # warn when pseudo-labels drift this far (total variation) from the prior
     ema_decay: float | None = None  # keep an EMA of the weights (mean teacher needs one)
     evaluate_ema: bool = False  # evaluate and save the EMA weights instead of the raw ones
+
+
+@dataclass
+class HubConfig:
+    """Publishing the selected model to the Hugging Face Hub at the end of a run (see `ssl_text/hub.py`)."""
+
+    push_to_hub: bool = False
+    repo_id: str | None = None  # `user/name` or `org/name`; a bare `name` goes to the token owner's namespace
+    private: bool = False
+    revision: str | None = None  # a branch; created from `main` when missing
 
 
 @dataclass
@@ -132,6 +143,7 @@ class RunConfig:
     algorithm: Any = None  # parsed by the algorithm's own config class, see `load_config`
     views: ViewsConfig = field(default_factory=ViewsConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
 
 
 # ---------------------------------------------------------------------------------------
@@ -300,9 +312,24 @@ def _validate(cfg: RunConfig, source: str) -> None:
         raise ConfigError(f"{source}: `trainer.ema_decay` is {t.ema_decay}; expected a value in (0, 1), e.g. 0.999.")
     if t.evaluate_ema and t.ema_decay is None:
         raise ConfigError(f"{source}: `trainer.evaluate_ema` is true but `trainer.ema_decay` is not set; set it, e.g. 0.999.")
+    _validate_hub(cfg.hub, source)
     check = getattr(cfg.algorithm, "validate", None)
     if check is not None:
         check(source)
+
+
+def _validate_hub(hub: HubConfig, source: str) -> None:
+    if hub.push_to_hub and not hub.repo_id:
+        raise ConfigError(
+            f"{source}: `hub.push_to_hub` is true but `hub.repo_id` is not set; set it, e.g. hub.repo_id=your-name/my-model."
+        )
+    if hub.repo_id is not None:
+        from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+        try:
+            validate_repo_id(hub.repo_id)
+        except HFValidationError as err:
+            raise ConfigError(f"{source}: `hub.repo_id` is {hub.repo_id!r}, not a valid Hub repo id: {err}") from None
 
 
 def save_config(cfg: RunConfig, path: str | Path) -> None:

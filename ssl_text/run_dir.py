@@ -23,8 +23,8 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def prepare_run_dir(path: str | Path, *, resume: bool, overwrite: bool) -> Path:
-    """Create (or reuse, when resuming) a run directory; refuse to clobber a finished run."""
+def check_run_dir(path: str | Path, *, resume: bool, overwrite: bool) -> Path:
+    """Refuse, without touching anything, a directory in use or holding a run we may not replace."""
     run_dir = Path(path)
     lock = run_dir / LOCK
     if lock.exists():
@@ -35,15 +35,21 @@ def prepare_run_dir(path: str | Path, *, resume: bool, overwrite: bool) -> Path:
                 f"{run_dir} is in use by another run (process {owner}, see {lock}); wait for it to end "
                 "or choose another output_dir."
             )
-    if run_dir.exists() and any(p.name != LOCK for p in run_dir.iterdir()) and not resume:
-        if not overwrite:
-            raise RunDirError(
-                f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to replace it, "
-                "or choose another output_dir."
-            )
-        shutil.rmtree(run_dir)
+    if run_dir.exists() and any(p.name != LOCK for p in run_dir.iterdir()) and not resume and not overwrite:
+        raise RunDirError(
+            f"{run_dir} already holds a run; pass --resume to continue it, --overwrite to replace it, "
+            "or choose another output_dir."
+        )
     if resume and not run_dir.exists():
         raise RunDirError(f"--resume: {run_dir} does not exist; start the run without --resume.")
+    return run_dir
+
+
+def prepare_run_dir(path: str | Path, *, resume: bool, overwrite: bool) -> Path:
+    """Create (or reuse, when resuming) a run directory; replace it only with `overwrite`."""
+    run_dir = check_run_dir(path, resume=resume, overwrite=overwrite)
+    if run_dir.exists() and overwrite and not resume:
+        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
@@ -28,9 +29,10 @@ from ssl_text.config import ConfigError, RunConfig, read_yaml, save_config, to_d
 from ssl_text.data import load_text_data
 from ssl_text.inference import predict_logits
 from ssl_text.models import resolve_model_path
-from ssl_text.run_dir import acquire_lock, prepare_run_dir, release_lock
+from ssl_text.run_dir import acquire_lock, check_run_dir, prepare_run_dir, release_lock
 from ssl_text.trainer import BEST, Trainer, mixed_precision_for
 from tasks import build_task
+from tasks.text_classification import ModelMismatchError
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
@@ -69,6 +71,21 @@ def _diff_keys(a, b, prefix=""):
         yield prefix.rstrip(".")
 
 
+@dataclass
+class Prepared:
+    """Everything a run needs, built and checked before anything is written."""
+
+    task: object
+    tokenizer: object
+    model: torch.nn.Module
+    algorithm: object
+    label_names: list[str]
+    labeled: datasets.Dataset
+    unlabeled: datasets.Dataset | None
+    validation: datasets.Dataset | None
+    test: datasets.Dataset | None
+
+
 def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> dict:
     started = time.time()
     t = cfg.trainer
@@ -79,23 +96,24 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> d
     )
     run_dir = Path(cfg.output_dir)
     if accelerator.is_main_process:
-        prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+        check_run_dir(run_dir, resume=resume, overwrite=overwrite)
         if resume:
             check_resume_config(run_dir, cfg)
+    set_seed(t.seed)
+    prepared = prepare(cfg, accelerator)  # bad data or a mismatched model stops here, before any write
+    if accelerator.is_main_process:
+        prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
         acquire_lock(run_dir)
         save_config(cfg, run_dir / CONFIG_FILE)
     accelerator.wait_for_everyone()
     try:
-        return _train(cfg, accelerator, run_dir, resume, started)
+        return _train(cfg, accelerator, prepared, run_dir, resume, started)
     finally:
         if accelerator.is_main_process:
             release_lock(run_dir)
 
 
-def _train(cfg: RunConfig, accelerator: Accelerator, run_dir: Path, resume: bool, started: float) -> dict:
-    t = cfg.trainer
-    set_seed(t.seed)
-
+def prepare(cfg: RunConfig, accelerator: Accelerator) -> Prepared:
     # 1. Data, task, tokenizer and model.
     task = build_task(cfg.task)
     with accelerator.main_process_first():
@@ -103,6 +121,7 @@ def _train(cfg: RunConfig, accelerator: Accelerator, run_dir: Path, resume: bool
     model_path = resolve_model_path(cfg.model.name_or_path)
     tokenizer = task.load_tokenizer(model_path)
     model = task.load_model(model_path, data.label_names)
+    check_tokenizer_fits_model(tokenizer, model, model_path)
     algorithm = build_algorithm(cfg.algorithm, len(data.label_names))
     needs_unlabeled = any(view.startswith("ulb") for view in algorithm.views)
     if needs_unlabeled and data.unlabeled is None:
@@ -128,6 +147,22 @@ def _train(cfg: RunConfig, accelerator: Accelerator, run_dir: Path, resume: bool
         validation = encode(data.validation) if data.validation is not None else None
         test = encode(data.test) if data.test is not None else None
 
+    return Prepared(task, tokenizer, model, algorithm, data.label_names, labeled, unlabeled, validation, test)
+
+
+def check_tokenizer_fits_model(tokenizer, model, model_path: str) -> None:
+    vocab = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > vocab:
+        raise ModelMismatchError(
+            f"the tokenizer has {len(tokenizer)} tokens but the model at {model_path!r} embeds only {vocab}: "
+            "they do not belong together. Load the tokenizer saved with the model (same folder or Hub id)."
+        )
+
+
+def _train(cfg: RunConfig, accelerator: Accelerator, p: Prepared, run_dir: Path, resume: bool, started: float) -> dict:
+    t = cfg.trainer
+    task, tokenizer, algorithm = p.task, p.tokenizer, p.algorithm
+    labeled, unlabeled, validation, test = p.labeled, p.unlabeled, p.validation, p.test
     collator = TextCollator(tokenizer, cfg.views, algorithm.views)
     rank, world = accelerator.process_index, accelerator.num_processes
     lb_stream = BatchStream(labeled, t.lb_batch_size, t.seed, collator.labeled, rank, world, salt=1)
@@ -150,14 +185,15 @@ def _train(cfg: RunConfig, accelerator: Accelerator, run_dir: Path, resume: bool
     trainer = Trainer(
         t,
         accelerator,
-        model,
+        p.model,
         algorithm,
         lb_stream,
         ulb_stream,
         run_dir,
-        num_classes=len(data.label_names),
+        num_classes=len(p.label_names),
         evaluate=evaluate if validation is not None else None,
         save_model=save_model,
+        label_prior=np.bincount(labeled["label"], minlength=len(p.label_names)) / len(labeled),
     )
     progress = trainer.fit(resume=resume)
     train_seconds = time.time() - started
@@ -170,7 +206,7 @@ def _train(cfg: RunConfig, accelerator: Accelerator, run_dir: Path, resume: bool
         "validation_history": progress.history,
         "num_labeled": len(labeled),
         "num_unlabeled": len(unlabeled) if unlabeled is not None else 0,
-        "label_names": data.label_names,
+        "label_names": p.label_names,
         "last_train_logs": progress.last_logs,
         "nonfinite_steps_skipped": progress.nonfinite_total,
         "train_seconds": round(train_seconds, 1),
@@ -179,7 +215,7 @@ def _train(cfg: RunConfig, accelerator: Accelerator, run_dir: Path, resume: bool
     if validation is not None:
         metrics["validation"] = next(h for h in progress.history if h["step"] == progress.best_step)
     if test is not None:
-        best = task.load_model(str(run_dir / BEST), data.label_names)
+        best = task.load_model(str(run_dir / BEST), p.label_names)
         best = accelerator.prepare(best)
         metrics["test"] = evaluate(best, test)
     metrics["total_seconds"] = round(time.time() - started, 1)

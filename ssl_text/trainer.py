@@ -8,9 +8,12 @@ save the best model, and checkpoint.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -31,8 +34,38 @@ CHECKPOINTS = "checkpoints"
 BEST = "best"
 
 
+logger = logging.getLogger(__name__)
+
+
 class NonFiniteLossError(RuntimeError):
     pass
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM or Ctrl-C arrived; a checkpoint was saved at the end of the current step."""
+
+
+class StopSignals:
+    """Turns SIGTERM and the first SIGINT into a flag checked between steps (a second Ctrl-C aborts)."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self.previous: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.previous[sig] = signal.signal(sig, self.handle)
+        return self
+
+    def handle(self, signum, frame):
+        self.received = signum
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass
@@ -94,6 +127,7 @@ class Trainer:
         num_classes: int,
         evaluate: Callable[[torch.nn.Module], dict] | None = None,
         save_model: Callable[[torch.nn.Module, Path], None] | None = None,
+        label_prior: list[float] | None = None,
     ):
         self.config = config
         self.accelerator = accelerator
@@ -105,6 +139,8 @@ class Trainer:
         self.evaluate = evaluate
         self.save_model = save_model
         self.progress = Progress()
+        self.label_prior = torch.tensor(label_prior) if label_prior is not None else None
+        self.pseudo_counts = torch.zeros(num_classes)
 
         decay, no_decay = [], []
         for name, param in model.named_parameters():
@@ -139,9 +175,14 @@ class Trainer:
     # ----------------------------------------------------------------------------------
 
     def fit(self, resume: bool = False) -> Progress:
-        cfg, acc = self.config, self.accelerator
         if resume:
             self.load_latest_checkpoint()
+        with StopSignals() as stop:
+            self.loop(stop)
+        return self.progress
+
+    def loop(self, stop: StopSignals) -> None:
+        cfg, acc = self.config, self.accelerator
         bar = tqdm(
             total=cfg.max_steps,
             initial=self.progress.step,
@@ -169,6 +210,7 @@ class Trainer:
                 logs["examples_per_second"] = examples * acc.num_processes / max(seconds, 1e-9)
                 acc.log({f"train/{k}": v for k, v in logs.items()}, step=step)
                 self.progress.last_logs = {"step": step, **logs}
+                self.check_collapse(step)
                 bar.set_postfix(
                     loss=f"{logs['loss']:.3f}",
                     mask=f"{logs.get('mask_rate', float('nan')):.2f}",
@@ -179,11 +221,23 @@ class Trainer:
                 self.evaluate_and_select()
             if step % cfg.save_every == 0 or step == cfg.max_steps:
                 self.save_checkpoint()
+            if self.any_process_flagged(stop.received is not None):
+                path = self.save_checkpoint()
+                bar.close()
+                raise TrainingInterrupted(
+                    f"stopped by signal {stop.received} at step {step}; checkpoint saved to {path}. "
+                    "Continue with --resume."
+                )
         bar.close()
         if self.evaluate is None and self.save_model is not None:
             self.save_best()  # no validation split: the last model is the one reported
         acc.wait_for_everyone()
-        return self.progress
+
+    def any_process_flagged(self, flag: bool) -> bool:
+        if self.accelerator.num_processes == 1:
+            return flag
+        flags = self.accelerator.gather(torch.tensor([float(flag)], device=self.accelerator.device))
+        return bool(flags.max().item() > 0)
 
     def next_batch(self) -> dict:
         batch = next(self.lb_stream)
@@ -250,6 +304,9 @@ class Trainer:
     def log_parts(self, out: LossOutput, batch: dict) -> dict[str, float]:
         parts = {"loss": float(out.total.detach())}
         parts.update({k: float(v) for k, v in out.parts.items()})
+        if out.pseudo_labels is not None and out.pseudo_labels.dim() == 1:
+            kept = out.pseudo_labels if out.mask is None else out.pseudo_labels[out.mask.bool()]
+            self.pseudo_counts += torch.bincount(kept.cpu(), minlength=self.num_classes)[: self.num_classes]
         truth = batch.get("ulb_analysis_labels")
         if truth is not None and out.pseudo_labels is not None:
             correct = (out.pseudo_labels == truth).float()
@@ -257,6 +314,26 @@ class Trainer:
             if out.mask is not None and out.mask.sum() > 0:
                 parts["masked_pseudo_label_accuracy"] = float((correct * out.mask).sum() / out.mask.sum())
         return parts
+
+    def check_collapse(self, step: int) -> float | None:
+        """Warn when the confident pseudo-labels of the last window drift far from the labeled prior."""
+        counts, self.pseudo_counts = self.pseudo_counts, torch.zeros(self.num_classes)
+        if self.label_prior is None or counts.sum() < 2 * self.num_classes:
+            return None
+        share = counts / counts.sum()
+        distance = 0.5 * float((share - self.label_prior).abs().sum())  # total variation, in [0, 1]
+        self.accelerator.log({"train/pseudo_label_prior_distance": distance}, step=step)
+        if distance > self.config.collapse_tv_bound:
+            message = (
+                f"step {step}: possible pseudo-label collapse: the confident pseudo-labels are distributed "
+                f"{[round(float(x), 3) for x in share]} against a labeled prior of "
+                f"{[round(float(x), 3) for x in self.label_prior]} (total variation {distance:.2f} > "
+                f"trainer.collapse_tv_bound={self.config.collapse_tv_bound}). Consider a higher tau, distribution "
+                "alignment, or an adaptive-threshold algorithm (flexmatch, freematch)."
+            )
+            logger.warning(message)
+            self.accelerator.print(f"warning: {message}")
+        return distance
 
     # ----------------------------------------------------------------------------------
     # Evaluation and model selection
