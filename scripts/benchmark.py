@@ -32,15 +32,33 @@ ALGORITHM_ARGS = {
     "fixmatch": ["algorithm={name: fixmatch, tau: 0.9, lambda_u: 1.0}"],
     "uda": ["algorithm={name: uda, tau: 0.8, T: 0.4, lambda_u: 1.0, tsa: none}"],
 }
+# Back-translated paraphrases (Apertium eng-spa-eng, see `ssl-text augment back-translate`) as the
+# strong view, with light masking on top; the labeled rows and the pool are the same as above.
+BT_DIR = ROOT / "runs" / "agnews_bt_apertium"
+BT_ARGS = [f"data.labeled.path={BT_DIR}", "data.labeled.column_names=null",
+           "views.strong={aug_columns: [aug_0], mask_prob: 0.1, delete_prob: 0.0}"]
+ALGORITHM_ARGS["fixmatch_bt"] = ALGORITHM_ARGS["fixmatch"] + BT_ARGS
+ALGORITHM_ARGS["uda_bt"] = ALGORITHM_ARGS["uda"] + BT_ARGS
 
 
-def write_validation(path: Path, size: int = 500) -> None:
-    """500 rows of train_first2000.csv that are not in train_sample5000.csv (the label pool)."""
+def write_validation(path: Path, per_class: int = 125, seed: int = 0) -> None:
+    """125 rows per class (seeded) of train_first2000.csv that are not in train_sample5000.csv.
+
+    The head of the original train.csv is not shuffled (its first rows are almost all Business
+    and Sci/Tech), so the validation rows are drawn per class, not taken from the top.
+    """
+    import numpy as np
+
     pool = {tuple(r) for r in csv.reader(open(DATA / "train_sample5000.csv", encoding="utf-8"))}
     rows = [r for r in csv.reader(open(DATA / "train_first2000.csv", encoding="utf-8")) if tuple(r) not in pool]
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in sorted({r[0] for r in rows}):
+        members = [i for i, r in enumerate(rows) if r[0] == label]
+        chosen.extend(rng.choice(members, size=per_class, replace=False).tolist())
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f, quoting=csv.QUOTE_ALL).writerows(rows[:size])
+        csv.writer(f, quoting=csv.QUOTE_ALL).writerows(rows[i] for i in sorted(chosen))
 
 
 def run_one(algorithm: str, seed: int, extra: list[str]) -> dict:
@@ -48,6 +66,12 @@ def run_one(algorithm: str, seed: int, extra: list[str]) -> dict:
     from ssl_text.train import train
 
     run_dir = OUT / f"{algorithm}_seed{seed}"
+    if algorithm.endswith("_bt") and not BT_DIR.is_dir():
+        sys.exit(
+            f"{BT_DIR} not found: make the paraphrases first with `ssl-text augment back-translate --data "
+            f"{DATA / 'train_sample5000.csv'} --column-names label,title,description --text-columns title,description "
+            f"--clean --backend apertium --pivot spa --out {BT_DIR}`."
+        )
     overrides = [
         f"output_dir={run_dir}",
         f"data.labeled.path={DATA / 'train_sample5000.csv'}",
@@ -84,13 +108,23 @@ def report() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--algorithms", default=",".join(ALGORITHM_ARGS))
+    parser.add_argument("--algorithms", default="supervised,pseudo_label,fixmatch,uda")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--report", action="store_true")
+    parser.add_argument("--peers", action="store_true",
+                        help="run the peer baselines (SetFit, logistic regression, LabelSpreading) on the same "
+                             "40 labels and pool instead (scripts/peers_agnews.py; runs/peers_agnews.json)")
     parser.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
     args = parser.parse_args()
     if args.report:
         print(report())
+        return
+    if args.peers:
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import peers_agnews
+
+        sys.argv = [sys.argv[0], "--seeds", *args.seeds.split(",")]
+        peers_agnews.main()
         return
     if not DATA.is_dir():
         sys.exit(f"{DATA} not found: the benchmark reads AG News from ../shared/data/ag_news next to the checkout.")

@@ -1,4 +1,4 @@
-"""The `ssl-text` command: train, evaluate, predict."""
+"""The `ssl-text` command: train, evaluate, predict, push (model) and push-dataset."""
 
 from __future__ import annotations
 
@@ -22,6 +22,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in output_dir")
 
+    p = sub.add_parser("self-train", help="multi-round self-training (Noisy Student): a teacher, then students on its pseudo-labels")
+    p.add_argument("config", help="YAML config of the round-0 teacher (any algorithm)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides of that config")
+    p.add_argument("--rounds", type=int, required=True, help="student rounds after the teacher (run dirs round_0..round_N)")
+    p.add_argument("--tau", type=float, default=None, help="keep pool examples whose teacher confidence reaches tau (default 0.3)")
+    p.add_argument("--hard-labels", action="store_true", help="one-hot targets instead of the teacher's probabilities")
+    p.add_argument("--balance", action="store_true", help="resample the pseudo-labels to the labeled class prior")
+    p.add_argument("--lambda-u", type=float, default=None, help="the students' weight of the pseudo-labeled loss (default 1)")
+    p.add_argument("--resume", action="store_true", help="skip finished rounds, continue the unfinished one")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing self-training run in output_dir")
+
+    p = sub.add_parser("pretrain", help="pretrain an encoder on unlabeled sequences/text (masked LM) from a YAML config")
+    p.add_argument("config", help="YAML pretraining config (see ssl_text/pretrain.py)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. trainer.max_steps=2000 data.max_length=64")
+    p.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in output_dir")
+
     p = sub.add_parser("evaluate", help="evaluate a run's selected model on labeled data")
     p.add_argument("run_dir")
     p.add_argument("--data", required=True, help="local file, saved dataset folder or Hub dataset id")
@@ -31,25 +48,69 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-column", default=None)
     p.add_argument("--batch-size", type=int, default=64)
 
+    p = sub.add_parser("augment", help="precompute augmented views of a dataset")
+    augment = p.add_subparsers(dest="augment_command", required=True)
+    from ssl_text.augment.cli import add_back_translate_parser
+
+    add_back_translate_parser(augment)
+
     p = sub.add_parser("predict", help="label raw texts with a run's selected model (JSONL out)")
     p.add_argument("run_dir")
     p.add_argument("--input", required=True, help=".txt (one text per line), .csv, .jsonl or .parquet")
     p.add_argument("--text-column", default="text")
     p.add_argument("--output", default=None, help="JSONL file; default: standard output")
     p.add_argument("--batch-size", type=int, default=64)
+
+    p = sub.add_parser("push", help="upload a run's selected model, config, metrics, plots and model card to the Hub")
+    p.add_argument("run_dir")
+    p.add_argument("repo_id", help="user/name or org/name (a bare name goes to the token owner's namespace)")
+    p.add_argument("--private", action="store_true", help="create the repo as private (an existing repo keeps its visibility)")
+    p.add_argument("--revision", default=None, help="branch to push to; created from main when missing")
+
+    p = sub.add_parser("push-dataset", help="upload a save_to_disk folder (e.g. back-translations) as a Hub dataset")
+    p.add_argument("path", help="folder written by Dataset.save_to_disk / DatasetDict.save_to_disk")
+    p.add_argument("repo_id")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--revision", default=None)
+    p.add_argument("--split", default="train", help="split name for a single Dataset (a DatasetDict keeps its own)")
     return parser
+
+
+def check_launch() -> None:
+    """Refuse a launch where torchrun started several processes that Accelerate sees as one each.
+
+    On a machine without GPUs, `accelerate launch --multi_gpu` starts N processes but each is a
+    world of one unless ACCELERATE_USE_CPU=true: they would all write the same run directory.
+    """
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    from ssl_text.config import ConfigError
+
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU")).num_processes == 1:
+        raise ConfigError(
+            f"{launched} processes were launched but Accelerate sees each as a single process (no GPU "
+            "backend was found); on CPUs set ACCELERATE_USE_CPU=true, e.g. `ACCELERATE_USE_CPU=true "
+            "accelerate launch --multi_gpu --num_processes 2 scripts/train.py CONFIG`."
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import datasets
+
+    datasets.disable_progress_bars()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and (args.command != "train" or any("=" not in item or item.startswith("-") for item in extra)):
+    if extra and (args.command not in ("train", "pretrain", "self-train") or any("=" not in item or item.startswith("-") for item in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
+    from ssl_text.augment.back_translation import BackTranslationError
     from ssl_text.config import ConfigError
     from ssl_text.data import DataError
+    from ssl_text.hub import HubError
     from ssl_text.run_dir import RunDirError
     from tasks.text_classification import ModelMismatchError
 
@@ -59,9 +120,28 @@ def main(argv: list[str] | None = None) -> int:
             from ssl_text.train import train
 
             cfg = load_config(args.config, args.overrides)
+            check_launch()
             metrics = train(cfg, resume=args.resume, overwrite=args.overwrite)
             summary = {k: metrics[k] for k in ("algorithm", "selected_step", "validation", "test", "train_seconds") if k in metrics}
             print(json.dumps(summary, indent=2))
+        elif args.command == "pretrain":
+            from ssl_text.pretrain import load_pretrain_config, pretrain
+
+            cfg = load_pretrain_config(args.config, args.overrides)
+            metrics = pretrain(cfg, resume=args.resume, overwrite=args.overwrite)
+            summary = {k: metrics[k] for k in ("objective", "encoder", "selected_step", "held_out", "corpus", "total_seconds") if k in metrics}
+            print(json.dumps(summary, indent=2))
+        elif args.command == "self-train":
+            from ssl_text.config import load_config
+            from ssl_text.self_training import PseudoLabeling, self_train
+
+            cfg = load_config(args.config, args.overrides)
+            given = {"tau": args.tau, "lambda_u": args.lambda_u}
+            labeling = PseudoLabeling(
+                hard_labels=args.hard_labels, balance=args.balance, **{k: v for k, v in given.items() if v is not None}
+            )
+            records = self_train(cfg, args.rounds, labeling, resume=args.resume, overwrite=args.overwrite)
+            print(json.dumps([{k: r[k] for k in ("round", "algorithm", "test", "pseudo_labels") if k in r} for r in records], indent=2))
         elif args.command == "evaluate":
             from ssl_text.predict import eval_spec_from_args, evaluate_run, load_run
 
@@ -77,7 +157,15 @@ def main(argv: list[str] | None = None) -> int:
                     write_jsonl(records, out)
             else:
                 write_jsonl(records, sys.stdout)
-    except (ConfigError, DataError, RunDirError, ModelMismatchError) as err:
+        elif args.command == "push":
+            from ssl_text.hub import push_run
+
+            print(push_run(args.run_dir, args.repo_id, private=args.private, revision=args.revision))
+        elif args.command == "push-dataset":
+            from ssl_text.hub import push_dataset
+
+            print(push_dataset(args.path, args.repo_id, private=args.private, revision=args.revision, split=args.split))
+    except (ConfigError, DataError, RunDirError, ModelMismatchError, HubError) as err:
         print(f"ssl-text {args.command}: error: {err}", file=sys.stderr)
         return 2
     return 0

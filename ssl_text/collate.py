@@ -7,7 +7,8 @@ import torch
 from ssl_text.algorithms.base import ULB_STRONG, ULB_WEAK
 from ssl_text.batching import pad_ids
 from ssl_text.config import ViewConfig, ViewsConfig
-from ssl_text.data import ANALYSIS_LABEL, INDEX
+from ssl_text.data import ANALYSIS_LABEL, INDEX, PSEUDO_TARGET
+from ssl_text.residue_views import ResidueVocab, apply_residue_views
 from ssl_text.views import token_dropout
 
 IDS = "input_ids"
@@ -34,6 +35,10 @@ class TextCollator:
                     f"views.{name.split('_')[1]}.mask_prob is {view.mask_prob} but the tokenizer has no "
                     "mask token; set mask_prob to 0 and use delete_prob instead."
                 )
+        # BLOSUM substitution / random crop (protein tokenizers); None when no requested view uses them.
+        self.residues = ResidueVocab.for_views(
+            tokenizer, [self._view_config(n) for n in (ULB_WEAK, ULB_STRONG) if n in requested]
+        )
 
     def _view_config(self, name: str) -> ViewConfig:
         return self.views.weak if name == ULB_WEAK else self.views.strong
@@ -46,6 +51,8 @@ class TextCollator:
         batch: dict = {"ulb_index": torch.as_tensor(rows[INDEX])}
         if ANALYSIS_LABEL in rows:
             batch["ulb_analysis_labels"] = torch.as_tensor(rows[ANALYSIS_LABEL])
+        if PSEUDO_TARGET in rows:
+            batch["ulb_targets"] = torch.tensor(rows[PSEUDO_TARGET], dtype=torch.float)
         for name in (ULB_WEAK, ULB_STRONG):
             if name in self.requested:
                 batch[name] = self._view(rows, self._view_config(name), generator)
@@ -58,6 +65,7 @@ class TextCollator:
             pick = torch.randint(len(columns), (len(sequences),), generator=generator).tolist()
             sequences = [rows[columns[p]][i] or sequences[i] for i, p in enumerate(pick)]
         ids, mask = pad_ids(sequences, self.pad_id)
+        ids, mask = apply_residue_views(ids, mask, view, self.residues, generator)
         if view.mask_prob > 0 or view.delete_prob > 0:
             special = torch.isin(ids, self.special_ids) | (mask == 0)
             ids, mask = token_dropout(

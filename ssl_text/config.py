@@ -49,6 +49,10 @@ class DatasetSpec:
     clean_text: bool = False  # unescape HTML entities, literal backslashes become spaces
     streaming: bool = False
     limit: int | None = None  # keep only the first `limit` rows
+    # FASTA files (.fa/.fasta/.faa, see ssl_text/fasta.py): the class comes from the header or the file
+    fasta_label_regex: str | None = None  # e.g. DeepLoc '^\S+ (?P<label>\S+)-[MSU]\b'
+    file_labels: dict[str, str] | None = None  # file path, name or glob -> class, e.g. {AMP.tr.fa: AMP}
+    exclude_labels: list[str] | None = None  # drop rows with these raw labels (e.g. [Cytoplasm-Nucleus])
 
 
 @dataclass
@@ -84,6 +88,11 @@ class ViewConfig:
     aug_columns: list[str] = field(default_factory=list)
     mask_prob: float = 0.0
     delete_prob: float = 0.0
+    # Residue views for protein tokenizers (ssl_text/residue_views.py); 0 leaves the view unchanged.
+    blosum_prob: float = 0.0  # share of residues replaced by a BLOSUM62 neighbour
+    blosum_temperature: float = 1.0  # P(b | a) proportional to exp(BLOSUM62[a, b] / temperature)
+    crop_prob: float = 0.0  # share of sequences cut to a random contiguous window
+    crop_min_fraction: float = 0.5  # the window keeps at least this share of the residues
 
 
 @dataclass
@@ -96,6 +105,9 @@ class ViewsConfig:
 class ModelConfig:
     name_or_path: str = "packaged:all-MiniLM-L6-v2"
     revision: str | None = None
+    # SimCLRv2: fine-tune from this layer of the projection head saved by a contrastive `ssl-text pretrain`
+    # (0 = the encoder output, the ordinary classifier; k > 0 see ssl_text/projection.py)
+    projection_head_layers: int = 0
 
 
 @dataclass
@@ -308,6 +320,14 @@ def _validate(cfg: RunConfig, source: str) -> None:
                 raise ConfigError(
                     f"{source}: `views.{view}.{key}` is {getattr(v, key)}; expected a value in [0, 1)."
                 )
+    for view in ("weak", "strong"):
+        v = getattr(cfg.views, view)
+        for key, ok, expected in (("blosum_prob", 0.0 <= v.blosum_prob < 1.0, "a value in [0, 1)"),
+                                  ("crop_prob", 0.0 <= v.crop_prob <= 1.0, "a value in [0, 1]"),
+                                  ("crop_min_fraction", 0.0 < v.crop_min_fraction <= 1.0, "a value in (0, 1]"),
+                                  ("blosum_temperature", v.blosum_temperature > 0.0, "a positive value")):
+            if not ok:
+                raise ConfigError(f"{source}: `views.{view}.{key}` is {getattr(v, key)}; expected {expected}.")
     if t.ema_decay is not None and not 0.0 < t.ema_decay < 1.0:
         raise ConfigError(f"{source}: `trainer.ema_decay` is {t.ema_decay}; expected a value in (0, 1), e.g. 0.999.")
     if t.evaluate_ema and t.ema_decay is None:

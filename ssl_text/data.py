@@ -22,6 +22,7 @@ from ssl_text.config import DataConfig, DatasetSpec
 
 ANALYSIS_LABEL = "analysis_label"  # true label of an unlabeled row, for logging only
 INDEX = "index"  # stable position of an unlabeled row
+PSEUDO_TARGET = "pseudo_target"  # a target vector [C] of an unlabeled row, e.g. from a teacher model
 
 _EXTENSION_BUILDERS = {
     ".csv": "csv",
@@ -99,6 +100,9 @@ def _builder_for(files: list[str], spec: DatasetSpec) -> tuple[str, dict]:
 
 def load_spec(spec: DatasetSpec) -> datasets.Dataset | datasets.IterableDataset:
     """Load the raw rows a spec names: a save_to_disk folder, local files, or a Hub dataset."""
+    fasta_files = _fasta_files(spec)
+    if fasta_files is not None:
+        return _load_fasta_spec(spec, fasta_files)
     if os.path.isdir(spec.path) and (
         os.path.exists(os.path.join(spec.path, "dataset_info.json"))
         or os.path.exists(os.path.join(spec.path, "state.json"))
@@ -114,9 +118,17 @@ def load_spec(spec: DatasetSpec) -> datasets.Dataset | datasets.IterableDataset:
         try:
             if files is not None:
                 builder, kwargs = _builder_for(files, spec)
-                ds = datasets.load_dataset(
-                    builder, data_files={"train": files}, split="train", streaming=spec.streaming, **kwargs
-                )
+                for file in files:
+                    _check_readable(file, builder)
+                try:
+                    ds = datasets.load_dataset(
+                        builder, data_files={"train": files}, split="train", streaming=spec.streaming, **kwargs
+                    )
+                except Exception as err:  # the builders raise many types; name the file and the cause
+                    raise DataError(
+                        f"could not read {files[0]!r}{' and others' if len(files) > 1 else ''} as {builder}: "
+                        f"{_root_cause(err)}. Check the file format (and `column_names` for a CSV without header)."
+                    ) from err
             else:
                 ds = datasets.load_dataset(
                     spec.path,
@@ -134,24 +146,113 @@ def load_spec(spec: DatasetSpec) -> datasets.Dataset | datasets.IterableDataset:
                 else " Check the dataset id, config name and split, or point `path` at local files."
             )
             raise DataError(f"could not load dataset {spec.path!r} (split {spec.split!r}): {err}.{hint}") from err
+    ds = _drop_excluded_labels(ds, spec)
     if spec.limit is not None and not spec.streaming:
         ds = ds.select(range(min(spec.limit, len(ds))))
     return ds
+
+
+def _fasta_files(spec: DatasetSpec) -> list[str] | None:
+    """The FASTA files (.fa/.fasta/.faa, optionally .gz) a spec names, or None for any other source."""
+    from ssl_text.fasta import is_fasta_path
+
+    names = spec.data_files or [spec.path]
+    if not any(is_fasta_path(name) for name in names):
+        return None  # `fasta_label_regex` / `file_labels` are ignored (e.g. `ssl-text evaluate --data x.csv`)
+    files = _local_files(spec)
+    if files is None:
+        raise DataError(f"FASTA file {spec.path!r} does not exist; give an existing local file or glob.")
+    other = [f for f in files if not is_fasta_path(f)]
+    if other:
+        raise DataError(f"{other[0]!r} is not a FASTA file but is named with FASTA files; use one format per spec.")
+    return files
+
+
+def _load_fasta_spec(spec: DatasetSpec, files: list[str]):
+    """FASTA files as a Dataset with id, description, sequence, text (= sequence) and label columns."""
+    from ssl_text.fasta import FastaError, load_fasta
+
+    try:
+        ds, _ = load_fasta(files, spec.fasta_label_regex, spec.file_labels)
+    except (FastaError, re.error) as err:
+        raise DataError(f"could not read FASTA {files[0]!r}{' and others' if len(files) > 1 else ''}: {err}") from err
+    ds = _drop_excluded_labels(ds, spec)
+    if spec.limit is not None:
+        ds = ds.select(range(min(spec.limit, len(ds))))
+    return ds.to_iterable_dataset() if spec.streaming else ds
+
+
+def _drop_excluded_labels(ds, spec: DatasetSpec):
+    """Drop the rows whose raw label is listed in `exclude_labels` (e.g. DeepLoc's Cytoplasm-Nucleus)."""
+    if not spec.exclude_labels:
+        return ds
+    column = spec.label_column
+    if not column or (ds.column_names is not None and column not in ds.column_names):
+        raise DataError(
+            f"{spec.path!r}: `exclude_labels` is set but there is no label column {column!r}; "
+            "set `label_column` (or `fasta_label_regex` / `file_labels` for FASTA)."
+        )
+    drop = {str(v) for v in spec.exclude_labels}
+    return ds.filter(lambda batch: [str(v) not in drop for v in batch[column]], batched=True)
+
+
+def _root_cause(err: BaseException) -> str:
+    while err.__cause__ is not None or err.__context__ is not None:
+        err = err.__cause__ or err.__context__
+    return f"{type(err).__name__}: {err}"
+
+
+def _check_readable(path: str, builder: str) -> None:
+    """Refuse empty files and text files that are not UTF-8, naming the file and the fix."""
+    if os.path.getsize(path) == 0:
+        raise DataError(f"data file {path!r} is empty; point the spec at a file with rows.")
+    if builder not in ("csv", "json", "text"):
+        return
+    with open(path, "rb") as f:
+        head = f.read(1 << 20)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(head) - 4:  # not just a multi-byte character cut at the chunk end
+            raise DataError(
+                f"data file {path!r} is not UTF-8 text (byte {head[err.start]:#04x} at offset {err.start}); "
+                f"re-encode it, e.g. `iconv -f latin1 -t utf-8 {path} > fixed.csv`."
+            ) from None
 
 
 # ---------------------------------------------------------------------------------------
 # Text and labels
 # ---------------------------------------------------------------------------------------
 
-_BARE_ENTITY = re.compile(r"(?<!&)#(\d+);")
+# Entities whose "&" became a space (AG News: "India #39;s", "Merck  amp; Co.", "past  #36;46"):
+# the space that replaced the "&" is dropped with it.
+_BARE_ENTITY = re.compile(
+    r" ?(?<![&\w;])(#\d{1,6}|#[xX][0-9a-fA-F]{1,6}|quot|amp|lt|gt|nbsp|apos|hellip|mdash|ndash"
+    r"|lsquo|rsquo|ldquo|rdquo);"
+)
+_TAG = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)(?:\s[^<>]{0,300})?/?>")  # not tickers like <AZN.L>
+_BLOCK_TAGS = frozenset({"p", "br", "div", "li", "ul", "ol", "tr", "td", "h1", "h2", "h3", "hr"})
+
+
+def _drop_tag(m: re.Match) -> str:
+    return " " if m.group(1).lower() in _BLOCK_TAGS else ""
 
 
 def clean_text(text: str) -> str:
-    """Undo AG-News-style escaping: `\\` for a line break, HTML entities with or without `&`."""
+    """Undo AG-News-style escaping: literal backslashes (former line breaks) become spaces,
+    HTML entities are unescaped (also those whose ``&`` was lost, such as `` #39;``), HTML
+    tags are dropped and whitespace is collapsed."""
     text = text.replace("\\", " ")
-    text = _BARE_ENTITY.sub(lambda m: chr(int(m.group(1))), text)
-    text = html.unescape(text)
-    return re.sub(r"\s+", " ", text).strip()
+    text = _BARE_ENTITY.sub(r"&\1;", text)
+    text = html.unescape(html.unescape(text))  # some entities are escaped twice (&amp;lt;)
+    text = _TAG.sub(_drop_tag, text)
+    return " ".join(text.split())
+
+
+
+def valid_unicode(text: str) -> str:
+    """Replace lone surrogates (unencodable in UTF-8, fatal to Arrow and tokenizers) with `?`."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _check_columns(ds, spec: DatasetSpec, needed: list[str], where: str) -> None:
@@ -298,8 +399,15 @@ def load_text_data(cfg: DataConfig) -> TextData:
             unlabeled = add_label_ids(unlabeled, cfg.unlabeled, cfg, label_names, "data.unlabeled", ANALYSIS_LABEL)
     if pool is not None:
         unlabeled = pool if unlabeled is None else datasets.concatenate_datasets([pool, unlabeled])
+    if unlabeled is not None and cfg.unlabeled is not None:
+        unlabeled_prints = _fingerprints(unlabeled["text"])
+        if unlabeled_prints and unlabeled_prints <= _fingerprints(labeled["text"]):
+            raise DataError(
+                f"data.unlabeled: every text of {cfg.unlabeled.path!r} is also in the labeled data, so there is "
+                "nothing new to learn from; point `data.unlabeled` at text without labels."
+            )
     if unlabeled is not None:
-        keep = [c for c in unlabeled.column_names if c == "text" or c == ANALYSIS_LABEL or c.startswith("aug_")]
+        keep = [c for c in unlabeled.column_names if c in ("text", ANALYSIS_LABEL, PSEUDO_TARGET) or c.startswith("aug_")]
         unlabeled = unlabeled.select_columns(keep)
         if INDEX in unlabeled.column_names:
             unlabeled = unlabeled.remove_columns(INDEX)

@@ -30,7 +30,8 @@ def predict_logits(
     with torch.no_grad():
         for batch in loader:
             position = batch.pop("position")
-            logits = model(**batch).logits.float()
+            with accelerator.autocast():
+                logits = model(**batch).logits.float()
             logits, position = accelerator.gather_for_metrics((logits, position))
             chunks.append(logits.cpu())
             positions.append(position.cpu())

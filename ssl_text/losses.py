@@ -70,3 +70,28 @@ def sigmoid_rampup(step: int, rampup_steps: int) -> float:
         return 1.0
     t = min(max(step / rampup_steps, 0.0), 1.0)
     return math.exp(-5.0 * (1.0 - t) ** 2)
+
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """NT-Xent (SimCLR, Chen et al. 2020), the mean over all 2N anchors. z1, z2: [N, D] -> scalar.
+
+    Row i of `z1` and row i of `z2` are two views of one example (a positive pair); every other of
+    the 2N - 2 embeddings is a negative. Embeddings are L2-normalised, similarities divided by
+    `temperature`: loss_i = -log(exp(s(i, pos) / T) / sum_{k != i} exp(s(i, k) / T)).
+    """
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]).float(), dim=-1)  # [2N, D]
+    sim = z @ z.T / temperature  # [2N, 2N]
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
+    positives = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(sim, positives)
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor, T: float) -> torch.Tensor:
+    """Distillation loss (Hinton et al. 2015; SimCLRv2 eq. 2), per example. [..., C] -> [...].
+
+    -T^2 sum_c p_T(c | x; T) log p_S(c | x; T), where `teacher_probs` are the teacher's
+    probabilities at temperature T (softmax(teacher_logits / T)) and p_S = softmax(student_logits / T).
+    The T^2 factor keeps the gradient's scale independent of T (the soft gradients shrink as 1/T^2).
+    """
+    return (T * T) * soft_cross_entropy(student_logits / T, teacher_probs)

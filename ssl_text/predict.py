@@ -12,7 +12,7 @@ from accelerate import Accelerator
 from transformers import AutoConfig
 
 from ssl_text.config import DatasetSpec, RunConfig, parse_config, read_yaml
-from ssl_text.data import DataError, add_label_ids, add_text_column, load_spec
+from ssl_text.data import DataError, add_label_ids, add_text_column, load_spec, valid_unicode
 from ssl_text.inference import predict_logits, softmax
 from ssl_text.train import CONFIG_FILE, tokenize_column
 from ssl_text.trainer import BEST
@@ -81,7 +81,7 @@ def predict_texts(run_dir: str, texts: list[str], batch_size: int = 64) -> list[
     cfg, model_dir = load_run(run_dir)
     task, tokenizer, model, label_names = _load_model(cfg, model_dir)
     accelerator = Accelerator()
-    ds = datasets.Dataset.from_dict({"text": texts})
+    ds = datasets.Dataset.from_dict({"text": [valid_unicode(t) for t in texts]})
     ds = tokenize_column(ds, task, tokenizer, cfg.data.max_length, "text", "input_ids")
     model = accelerator.prepare(model)
     probs = softmax(predict_logits(accelerator, model, ds, batch_size, tokenizer.pad_token_id))

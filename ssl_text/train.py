@@ -6,6 +6,7 @@ RUN_DIR/
   best/              the selected model (save_pretrained: model, tokenizer, label names)
   logs/              TensorBoard
   metrics.json       validation history, the selected step, test metrics, timings
+  plots/             training curves and confusion matrix (PNG, see ssl_text/plots.py)
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from ssl_text.config import ConfigError, RunConfig, read_yaml, save_config, to_d
 from ssl_text.data import load_text_data
 from ssl_text.inference import predict_logits
 from ssl_text.models import resolve_model_path
+from ssl_text.plots import confusion_matrix, write_run_plots
+from ssl_text.projection import load_classifier
 from ssl_text.run_dir import acquire_lock, check_run_dir, prepare_run_dir, release_lock
 from ssl_text.trainer import BEST, Trainer, mixed_precision_for
 from tasks import build_task
@@ -55,6 +58,7 @@ def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
     saved = read_yaml(saved_path)
     current = to_dict(cfg)
     saved.pop("output_dir", None), current.pop("output_dir", None)  # a run directory may be moved
+    saved.pop("hub", None), current.pop("hub", None)  # where the model is published does not change training
     if saved != current:
         diffs = sorted(_diff_keys(saved, current))
         raise ConfigError(
@@ -96,6 +100,10 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> d
     )
     run_dir = Path(cfg.output_dir)
     if accelerator.is_main_process:
+        if cfg.hub.push_to_hub:  # a missing or rejected token fails now, not after training
+            from ssl_text.hub import check_token
+
+            check_token()
         check_run_dir(run_dir, resume=resume, overwrite=overwrite)
         if resume:
             check_resume_config(run_dir, cfg)
@@ -120,7 +128,7 @@ def prepare(cfg: RunConfig, accelerator: Accelerator) -> Prepared:
         data = load_text_data(cfg.data)
     model_path = resolve_model_path(cfg.model.name_or_path)
     tokenizer = task.load_tokenizer(model_path)
-    model = task.load_model(model_path, data.label_names)
+    model = load_classifier(task, model_path, data.label_names, cfg.model.projection_head_layers)
     check_tokenizer_fits_model(tokenizer, model, model_path)
     algorithm = build_algorithm(cfg.algorithm, len(data.label_names))
     needs_unlabeled = any(view.startswith("ulb") for view in algorithm.views)
@@ -172,9 +180,11 @@ def _train(cfg: RunConfig, accelerator: Accelerator, p: Prepared, run_dir: Path,
         else None
     )
 
-    def evaluate(model, dataset=validation) -> dict:
+    def evaluate(model, dataset=validation, return_predictions: bool = False):
         logits = predict_logits(accelerator, model, dataset, t.eval_batch_size, tokenizer.pad_token_id)
-        return task.compute_metrics(logits.argmax(-1), np.asarray(dataset["label"]))
+        predictions, references = logits.argmax(-1), np.asarray(dataset["label"])
+        metrics = task.compute_metrics(predictions, references)
+        return (metrics, predictions, references) if return_predictions else metrics
 
     def save_model(model, path: Path) -> None:
         model.save_pretrained(path)
@@ -214,14 +224,36 @@ def _train(cfg: RunConfig, accelerator: Accelerator, p: Prepared, run_dir: Path,
     }
     if validation is not None:
         metrics["validation"] = next(h for h in progress.history if h["step"] == progress.best_step)
-    if test is not None:
+    cm_split, cm_data = ("test", test) if test is not None else ("validation", validation)
+    if cm_data is not None:  # the test split (else validation) also gives the confusion matrix plot
         best = task.load_model(str(run_dir / BEST), p.label_names)
         best = accelerator.prepare(best)
-        metrics["test"] = evaluate(best, test)
+        split_metrics, predictions, references = evaluate(best, cm_data, return_predictions=True)
+        if test is not None:
+            metrics["test"] = split_metrics
+        if predictions.ndim == 1:  # one label per text (sequence classification)
+            matrix = confusion_matrix(predictions, references, len(p.label_names))
+            metrics["confusion_matrix"] = {"split": cm_split, "labels": p.label_names, "matrix": matrix}
     metrics["total_seconds"] = round(time.time() - started, 1)
     accelerator.end_training()
     if accelerator.is_main_process:
         (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+        try:
+            write_run_plots(run_dir)
+        except Exception as err:  # a plot must never cost a finished run
+            accelerator.print(f"warning: could not draw the plots in {run_dir / 'plots'}: {err!r}")
+        if cfg.hub.push_to_hub:
+            from ssl_text.hub import HubError, push_run
+
+            h = cfg.hub
+            try:
+                url = push_run(run_dir, h.repo_id, private=h.private, revision=h.revision)
+            except HubError as err:
+                raise HubError(
+                    f"{err} The run itself is complete in {run_dir}; push it later with "
+                    f"`ssl-text push {run_dir} {h.repo_id}`."
+                ) from None
+            accelerator.print(f"pushed {run_dir} to the Hub: {url}")
     return metrics
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from tasks.base import TaskAdapter
+from tasks.protein import ProteinClassification
 from tasks.text_classification import TextClassification
 
-TASKS: dict[str, type] = {"text_classification": TextClassification}
+TASKS: dict[str, type] = {"text_classification": TextClassification, "protein": ProteinClassification}
 
 
 def build_task(name: str) -> TaskAdapter:

@@ -10,6 +10,7 @@ import transformers
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 import ssl_text.metrics
+from ssl_text.data import valid_unicode
 
 METRIC_PATH = os.path.join(os.path.dirname(ssl_text.metrics.__file__), "classification")
 
@@ -37,6 +38,10 @@ class TextClassification:
         return tokenizer
 
     def load_model(self, path: str, label_names: list[str]):
+        from ssl_text.projection import is_projection_classifier, load_projection_classifier
+
+        if is_projection_classifier(path):  # fine-tuned from a projection-head layer (SimCLRv2, ssl_text/projection.py)
+            return load_projection_classifier(path, label_names)
         config = AutoConfig.from_pretrained(path)
         has_head = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
         if has_head and config.num_labels != len(label_names):
@@ -55,6 +60,7 @@ class TextClassification:
             )
 
     def tokenize(self, tokenizer, texts: list[str], max_length: int) -> dict[str, list]:
+        texts = [valid_unicode(t) for t in texts]
         return {"input_ids": tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]}
 
     def compute_metrics(self, predictions: np.ndarray, references: np.ndarray) -> dict[str, float]:

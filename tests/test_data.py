@@ -41,7 +41,7 @@ def test_each_format_loads(tmp_path, fmt):
 
 def test_headerless_csv_with_named_columns_and_label_map(tmp_path):
     path = tmp_path / "ag.csv"
-    path.write_text('"3","Stocks up","Wall St. rallies\\again on #39;good#39; news"\n"2","Cup final","A goal &amp; a win"\n')
+    path.write_text('"3","Stocks up","Wall St. rallies\\again on  quot;good quot; news"\n"2","Cup final","A goal &amp; a win"\n')
     cfg = DataConfig(
         labeled=DatasetSpec(path=str(path), column_names=["label", "title", "description"],
                             text_columns=["title", "description"], clean_text=True),
@@ -50,11 +50,12 @@ def test_headerless_csv_with_named_columns_and_label_map(tmp_path):
     data = load_text_data(cfg)
     assert data.label_names == ["World", "Sports", "Business", "Sci/Tech"]
     assert data.labeled["label"] == [2, 1]
-    assert data.labeled["text"] == ["Stocks up Wall St. rallies again on 'good' news", "Cup final A goal & a win"]
+    assert data.labeled["text"] == ["Stocks up Wall St. rallies again on \"good\" news", "Cup final A goal & a win"]
 
 
 def test_clean_text():
-    assert clean_text("a\\b #39;c#39; &lt;d&gt;") == "a b 'c' <d>"
+    assert clean_text("India #39;s growth\\Next") == "India's growth Next"
+    assert clean_text("Merck  amp; Co. &lt;b&gt;up&lt;/b&gt; &lt;MRK.N&gt;") == "Merck & Co. up <MRK.N>"
 
 
 def test_sampling_is_stratified_seeded_and_rest_is_unlabeled(tmp_path):
@@ -127,5 +128,9 @@ def test_mixed_string_and_int_labels(tmp_path):
 def test_hub_id_offline_fails_fast_with_a_message(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    import time
+
+    start = time.time()
     with pytest.raises(DataError, match="offline"):
         load_text_data(DataConfig(labeled=DatasetSpec(path="someone/not-cached-dataset-xyz")))
+    assert time.time() - start < 10, "an offline Hub id must fail at once, not wait on time-outs"

@@ -43,6 +43,6 @@ def write_csv(path: Path, rows: list[tuple[str, str]], header: bool = True) -> P
 def vocabulary() -> list[str]:
     words = sorted({w for ws in TOPICS.values() for w in ws} | set(FILLER))
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    return specials + list(".,!?;:'\"-()") + words + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list(
-        "abcdefghijklmnopqrstuvwxyz0123456789"
-    )
+    tokens = specials + list(".,!?;:'\"-()") + words + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+    tokens += list("abcdefghijklmnopqrstuvwxyz0123456789")
+    return list(dict.fromkeys(tokens))  # a duplicate line would give ids beyond len(tokenizer)

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from ssl_text.algorithms.base import KNOWN_VIEWS, LossOutput, TrainState
+from ssl_text.algorithms.distill import Distill
 from ssl_text.algorithms.fixmatch import FixMatch
+from ssl_text.algorithms.flexmatch import FlexMatch
+from ssl_text.algorithms.freematch import FreeMatch
+from ssl_text.algorithms.mean_teacher import MeanTeacher
+from ssl_text.algorithms.mixmatch import MixMatch
+from ssl_text.algorithms.noisy_student import NoisyStudent
+from ssl_text.algorithms.pi_model import PiModel
 from ssl_text.algorithms.pseudo_label import PseudoLabel
 from ssl_text.algorithms.supervised import Supervised
+from ssl_text.algorithms.temporal_ensembling import TemporalEnsembling
 from ssl_text.algorithms.uda import UDA
 
 ALGORITHMS = {
@@ -13,6 +21,14 @@ ALGORITHMS = {
     "pseudo_label": PseudoLabel,
     "fixmatch": FixMatch,
     "uda": UDA,
+    "pi_model": PiModel,
+    "temporal_ensembling": TemporalEnsembling,
+    "mean_teacher": MeanTeacher,
+    "mixmatch": MixMatch,
+    "flexmatch": FlexMatch,
+    "freematch": FreeMatch,
+    "noisy_student": NoisyStudent,
+    "distill": Distill,
 }
 
 

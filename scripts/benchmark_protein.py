@@ -1,0 +1,204 @@
+"""Protein benchmarks: supervised from scratch vs. supervised after MLM pretraining vs. SSL after pretraining.
+
+    python scripts/benchmark_protein.py amp     [--seeds 0,1,2] [--ssl fixmatch,uda] [--report] [key=value ...]
+    python scripts/benchmark_protein.py deeploc [--seeds 0,1,2] [--ssl fixmatch]     [--report] [key=value ...]
+
+* amp: AMP vs non-AMP (../shared/data/amp_veltri2018), 5% of the training peptides labeled (36
+  per class), the rest unlabeled, selection on the .eval files, test on the .te files. Configs:
+  configs/amp_pretrain.yaml, configs/amp_benchmark.yaml.
+* deeploc: 10-class localisation (../shared/data/deeploc), deeploc_our_val_set.fasta minus its 23
+  Cytoplasm-Nucleus rows split 85/15 into pool/validation, 14 labels per class (about 10% of the
+  pool), test on deeploc_test_set.fasta. Configs: configs/deeploc_pretrain.yaml, configs/deeploc_benchmark.yaml.
+
+Methods, on the same classifier budget (steps, batch, max_length):
+  supervised_scratch     `supervised` on a randomly initialised small ESM (`new:small`)
+  supervised_pretrained  `supervised` starting from the MLM-pretrained encoder
+  <ssl>_pretrained       each SSL algorithm of --ssl starting from the same encoder; the report marks
+                         the one with the best validation score (never chosen on test)
+One MLM pretraining run (seed 0, no labels used) serves every seed. Runs live under
+runs/benchmark/protein/<benchmark>/ (metrics.json in each); finished runs are skipped, so the
+script can be stopped and rerun. Extra `key=value` overrides apply to the classifier runs;
+`--pretrain-overrides` to the pretraining run. `--report` prints the markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+OUT = ROOT / "runs" / "benchmark" / "protein"
+BENCHMARKS = {
+    "amp": {"data": DATA / "amp_veltri2018", "config": "amp_benchmark.yaml", "pretrain": "amp_pretrain.yaml"},
+    "deeploc": {"data": DATA / "deeploc", "config": "deeploc_benchmark.yaml", "pretrain": "deeploc_pretrain.yaml"},
+}
+ALGORITHM_ARGS = {
+    "supervised": "algorithm={name: supervised}",
+    "fixmatch": "algorithm={name: fixmatch, tau: 0.9, lambda_u: 1.0}",
+    "uda": "algorithm={name: uda, tau: 0.8, T: 0.4, lambda_u: 1.0, tsa: none}",
+    "pseudo_label": "algorithm={name: pseudo_label, tau: 0.95, lambda_u: 1.0, rampup_steps: 100}",
+}
+
+
+def split_deeploc(out: Path, seed: int = 0, validation_share: float = 0.15) -> None:
+    """Write pool.fasta / validation.fasta: deeploc_our_val_set.fasta split per class (seeded), headers kept."""
+    from ssl_text.fasta import parse_fasta
+
+    if (out / "pool.fasta").exists() and (out / "validation.fasta").exists():
+        return
+    source = DATA / "deeploc" / "deeploc_our_val_set.fasta"
+    with open(source, encoding="utf-8") as f:
+        records = list(parse_fasta(f, str(source)))
+    by_class: dict[str, list] = {}
+    for header, seq in records:
+        by_class.setdefault(header.split()[1].rsplit("-", 1)[0], []).append((header, seq))
+    rng = random.Random(seed)
+    pool, validation = [], []
+    for name in sorted(by_class):
+        rows = by_class[name]
+        rng.shuffle(rows)
+        k = round(validation_share * len(rows))
+        validation += rows[:k]
+        pool += rows[k:]
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("pool", pool), ("validation", validation)):
+        with open(out / f"{name}.fasta", "w", encoding="utf-8") as f:
+            f.writelines(f">{h}\n{s}\n" for h, s in rows)
+
+
+def run_pretrain(bench: str, overrides: list[str]) -> Path:
+    from ssl_text.pretrain import load_pretrain_config, pretrain
+
+    run_dir = OUT / bench / "pretrain_seed0"
+    if not (run_dir / "metrics.json").exists():
+        cfg = load_pretrain_config(ROOT / "configs" / BENCHMARKS[bench]["pretrain"], [f"output_dir={run_dir}", *overrides])
+        metrics = pretrain(cfg, overwrite=True)
+        print(
+            f"pretrain: held-out masked-token accuracy {metrics.get('held_out', {}).get('accuracy', float('nan')):.3f} "
+            f"({metrics['total_seconds'] / 60:.1f} min)",
+            flush=True,
+        )
+    return run_dir / "encoder"
+
+
+def run_one(bench: str, method: str, algorithm: str, model: str, seed: int, extra: list[str]) -> dict:
+    from ssl_text.config import load_config
+    from ssl_text.train import train
+
+    run_dir = OUT / bench / f"{method}_seed{seed}"
+    overrides = [
+        f"output_dir={run_dir}",
+        f"model.name_or_path={model}",
+        f"data.sampling.seed={seed}",
+        f"trainer.seed={seed}",
+        ALGORITHM_ARGS[algorithm],
+        *extra,
+    ]
+    return train(load_config(ROOT / "configs" / BENCHMARKS[bench]["config"], overrides), overwrite=True)
+
+
+def report(bench: str) -> str:
+    root = OUT / bench
+    methods = sorted({p.parent.name.rsplit("_seed", 1)[0] for p in root.glob("*_seed*/metrics.json")} - {"pretrain"})
+    ssl = [m for m in methods if m.endswith("_pretrained") and not m.startswith("supervised")]
+
+    def runs(method):
+        return [json.loads(p.read_text()) | {"_seed": p.parent.name.rsplit("seed", 1)[1]}
+                for p in sorted(root.glob(f"{method}_seed*/metrics.json"))]  # fmt: skip
+
+    def mean_validation(method):
+        return statistics.mean(m["validation"]["accuracy"] for m in runs(method))
+
+    best_ssl = max(ssl, key=mean_validation) if ssl else None
+    order = ["supervised_scratch", "supervised_pretrained", *ssl]
+    rows = []
+    for method in [m for m in order if m in methods]:
+        metrics = runs(method)
+        acc = [100 * m["test"]["accuracy"] for m in metrics]
+        f1 = [100 * m["test"]["macro_f1"] for m in metrics]
+        mcc = [m["test"]["mcc"] for m in metrics]
+        val = [100 * m["validation"]["accuracy"] for m in metrics]
+        minutes = [m["total_seconds"] / 60 for m in metrics]
+        std = f" ± {statistics.stdev(acc):.1f}" if len(acc) > 1 else ""
+        name = f"**{method}** (best SSL on validation)" if method == best_ssl and len(ssl) > 1 else method
+        rows.append(
+            f"| {name} | {statistics.mean(acc):.1f}{std} | {statistics.mean(f1):.1f} | {statistics.mean(mcc):.3f} | "
+            f"{statistics.mean(val):.1f} | {', '.join(str(m['selected_step']) for m in metrics)} | "
+            f"{statistics.mean(minutes):.1f} | {', '.join(m['_seed'] for m in metrics)} |"
+        )
+    header = (
+        "| method | test accuracy | test macro-F1 | test MCC | validation accuracy (selected) | selected step | "
+        "minutes per run | seeds |\n|---|---|---|---|---|---|---|---|"
+    )
+    lines = [header, *rows]
+    pre = root / "pretrain_seed0" / "metrics.json"
+    if pre.exists():
+        m = json.loads(pre.read_text())
+        held = m.get("held_out", {})
+        lines.append(
+            f"\nPretraining: {m['num_parameters']:,} parameters, {m['corpus']['train_sequences']:,} sequences "
+            f"({m['corpus']['train_tokens']:,} tokens at max_length), {m['last_train_logs'].get('step')} steps, "
+            f"held-out masked-token accuracy {held.get('accuracy', float('nan')):.3f} (loss {held.get('loss', float('nan')):.3f}), "
+            f"{m['total_seconds'] / 60:.1f} min, {m['hardware']}."
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("benchmark", choices=sorted(BENCHMARKS))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--ssl", default="fixmatch", help="SSL algorithms to run after pretraining, comma-separated")
+    parser.add_argument("--methods", default=None, help="subset of supervised_scratch,supervised_pretrained,<ssl>_pretrained")
+    parser.add_argument("--pretrain-overrides", default="", help="space-separated key=value overrides for pretraining")
+    parser.add_argument("--report", action="store_true")
+    parser.add_argument("overrides", nargs="*", help="extra key=value overrides for every classifier run")
+    args = parser.parse_args()
+    bench = args.benchmark
+    if args.report:
+        print(report(bench))
+        return
+    if not BENCHMARKS[bench]["data"].is_dir():
+        sys.exit(f"{BENCHMARKS[bench]['data']} not found: the benchmark reads ../shared/data next to the checkout.")
+    os.chdir(ROOT)  # the configs name data relative to the repository root
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    if bench == "deeploc":
+        split_deeploc(OUT / "deeploc")
+    plan = [("supervised_scratch", "supervised", "new:small")]
+    wanted = set(args.methods.split(",")) if args.methods else None
+    needs_encoder = wanted is None or any(m.endswith("_pretrained") for m in wanted)
+    encoder = run_pretrain(bench, args.pretrain_overrides.split()) if needs_encoder else None
+    plan.append(("supervised_pretrained", "supervised", str(encoder)))
+    plan += [(f"{a}_pretrained", a, str(encoder)) for a in args.ssl.split(",") if a]
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for method, algorithm, model in plan:
+            if wanted is not None and method not in wanted:
+                continue
+            if (OUT / bench / f"{method}_seed{seed}" / "metrics.json").exists():
+                print(f"skip {method} seed {seed}: done", flush=True)
+                continue
+            metrics = run_one(bench, method, algorithm, model, seed, args.overrides)
+            print(
+                f"{method} seed {seed}: test accuracy {metrics['test']['accuracy']:.4f}, MCC {metrics['test']['mcc']:.3f} "
+                f"(selected step {metrics['selected_step']}, {metrics['total_seconds'] / 60:.1f} min)",
+                flush=True,
+            )
+    print(report(bench))
+
+
+if __name__ == "__main__":
+    main()

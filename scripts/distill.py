@@ -1,0 +1,8 @@
+"""Entry point for `accelerate launch scripts/distill.py CONFIG [overrides]` (same as `ssl-text distill`)."""
+
+import sys
+
+from ssl_text.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["distill", *sys.argv[1:]]))

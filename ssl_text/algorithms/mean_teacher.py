@@ -1,0 +1,59 @@
+"""Mean teacher (Tarvainen & Valpola, 2017): the student's prediction on the strong view
+should match the teacher's on the weak view, where the teacher is an exponential moving
+average of the student's weights (the trainer's EMA copy, `trainer.ema_decay`). The
+consistency is the squared error between softmax outputs, ramped up along
+exp(-5 (1 - t)^2). The teacher gets no gradient; it runs in the student's mode, so it
+sees dropout noise as in the paper. With `trainer.evaluate_ema: true` the teacher is
+the model that is evaluated and saved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ssl_text.algorithms.base import LB, ULB_STRONG, ULB_WEAK, LossOutput, TrainState, logits_of
+from ssl_text.algorithms.pi_model import check_weight_and_rampup
+from ssl_text.losses import sigmoid_rampup
+
+
+class MeanTeacher:
+    @dataclass
+    class Config:
+        name: str = "mean_teacher"
+        lambda_u: float = 10.0  # maximum consistency weight
+        rampup_steps: int = 100  # sigmoid ramp-up of the weight
+
+        def validate(self, source: str) -> None:
+            check_weight_and_rampup(self.lambda_u, self.rampup_steps, source)
+
+    views = (LB, ULB_WEAK, ULB_STRONG)
+    requires_ema = True
+
+    def __init__(self, config: Config, num_classes: int):
+        self.config = config
+        self.num_classes = num_classes
+
+    def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
+        cfg = self.config
+        teacher = state.ema_model
+        if teacher is None:
+            raise ValueError(
+                "mean_teacher needs the trainer's EMA copy of the model as its teacher, but `state.ema_model` "
+                "is None; set `trainer.ema_decay` (e.g. 0.999)."
+            )
+        loss_lb = F.cross_entropy(logits_of(model, batch[LB]), batch["lb_labels"])
+        teacher.train(model.training)
+        with torch.no_grad():
+            probs_teacher = torch.softmax(logits_of(teacher, batch[ULB_WEAK]), dim=-1)  # [mu*B, C]
+        probs_student = torch.softmax(logits_of(model, batch[ULB_STRONG]), dim=-1)
+        loss_ulb = F.mse_loss(probs_student, probs_teacher)
+        weight = cfg.lambda_u * sigmoid_rampup(state.step, cfg.rampup_steps)
+        return LossOutput(
+            total=loss_lb + weight * loss_ulb,
+            parts={"loss_lb": loss_lb.detach(), "loss_ulb": loss_ulb.detach(), "mask_rate": 1.0},
+            pseudo_labels=probs_teacher.argmax(dim=-1),
+            mask=torch.ones(len(probs_teacher), device=probs_teacher.device),
+        )

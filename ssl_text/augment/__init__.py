@@ -1,0 +1,1 @@
+"""Offline text augmentation (precomputed views for consistency regularization)."""
