@@ -96,10 +96,10 @@ def report() -> str:
         f1 = [100 * m["test"]["macro_f1"] for m in metrics]
         minutes = [m["total_seconds"] / 60 for m in metrics]
         seeds = ", ".join(p.parent.name.split("seed")[1] for p in runs)
-        std = statistics.stdev(acc) if len(acc) > 1 else float("nan")
+        std = f"{statistics.stdev(acc):.1f}" if len(acc) > 1 else "n/a (1 seed)"
         per_seed = " / ".join(f"{a:.1f}" for a in acc)
         rows.append(
-            f"| {algorithm} | {statistics.mean(acc):.1f} ± {std:.1f} | {per_seed} | {statistics.mean(f1):.1f} | "
+            f"| {algorithm} | {statistics.mean(acc):.1f} ± {std} | {per_seed} | {statistics.mean(f1):.1f} | "
             f"{statistics.mean(minutes):.1f} | {seeds} |"
         )
     header = "| algorithm | test accuracy (mean ± std) | per seed | macro-F1 | minutes per run | seeds |\n|---|---|---|---|---|---|"

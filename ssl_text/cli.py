@@ -39,6 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in output_dir")
 
+    from ssl_text.simclrv2_cli import add_parsers as add_simclrv2_parsers
+
+    add_simclrv2_parsers(sub)  # finetune, distill, pipeline simclrv2
+
     p = sub.add_parser("evaluate", help="evaluate a run's selected model on labeled data")
     p.add_argument("run_dir")
     p.add_argument("--data", required=True, help="local file, saved dataset folder or Hub dataset id")
@@ -103,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     datasets.disable_progress_bars()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and (args.command not in ("train", "pretrain", "self-train") or any("=" not in item or item.startswith("-") for item in extra)):
+    if extra and (args.command not in ("train", "pretrain", "self-train", "finetune", "distill", "pipeline") or any("=" not in item or item.startswith("-") for item in extra)):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
@@ -142,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             records = self_train(cfg, args.rounds, labeling, resume=args.resume, overwrite=args.overwrite)
             print(json.dumps([{k: r[k] for k in ("round", "algorithm", "test", "pseudo_labels") if k in r} for r in records], indent=2))
+        elif args.command in ("finetune", "distill", "pipeline"):
+            from ssl_text.simclrv2_cli import run_command
+
+            run_command(args)
         elif args.command == "evaluate":
             from ssl_text.predict import eval_spec_from_args, evaluate_run, load_run
 

@@ -41,12 +41,11 @@ import torch.nn.functional as F
 from ssl_text.algorithms.base import LossOutput, TrainState
 from ssl_text.batching import pad_ids
 from ssl_text.losses import nt_xent
-from ssl_text.projection import ProjectionHead, _load_encoder, pool, save_head
+from ssl_text.projection import ProjectionHead, _load_encoder, freeze_unused, pool, save_head
 from ssl_text.residue_views import ResidueVocab, apply_residue_views
 from ssl_text.views import token_dropout
 
 VIEWS = "views"
-UNUSED_MODULES = ("pooler", "contact_head")  # not on the path to the loss: frozen
 
 
 def gathered_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float, gather=None, rank: int = 0,
@@ -108,16 +107,6 @@ def load_encoder(task, path: str) -> nn.Module:
             raise ConfigError(f"`model.name_or_path: {path}` (a model from scratch) exists for `task: protein` only.")
         return make(path).base_model
     return _load_encoder(path)
-
-
-def freeze_unused(encoder: nn.Module) -> list[str]:
-    """Freeze the submodules the contrastive loss never reaches (pooler, contact head); return their names."""
-    frozen = []
-    for name, module in encoder.named_children():
-        if name in UNUSED_MODULES and module is not None:
-            module.requires_grad_(False)
-            frozen.append(name)
-    return frozen
 
 
 class ContrastiveCollator:
@@ -197,7 +186,7 @@ class ContrastiveObjective:
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         from accelerate import PartialState
 
-        z = model(**batch[VIEWS])  # [2B, D]
+        z = model(**batch[VIEWS]).float()  # [2B, D]; float: gathered across processes, then NT-Xent in fp32
         n = z.shape[0] // 2
         z1, z2 = z[:n], z[n:]
         process = PartialState()

@@ -338,7 +338,27 @@ def init_from_layers(teacher: torch.nn.Module, layers: list[int]) -> torch.nn.Mo
                 module.layer_idx = j
     owner.layer = kept
     student.config.num_hidden_layers = len(layers)
+    _keep_contact_head_columns(student, layers)
     return student
+
+
+def _keep_contact_head_columns(model: torch.nn.Module, layers: list[int]) -> None:
+    """ESM's contact head reads the attention maps of every layer (layer-major, `num_attention_heads` per
+    layer): keep the columns of the kept layers so the saved student loads with its new layer count."""
+    for name, module in model.named_modules():
+        regression = getattr(module, "regression", None)
+        if not name.endswith("contact_head") or not isinstance(regression, torch.nn.Linear):
+            continue
+        heads = model.config.num_attention_heads
+        columns = torch.cat([torch.arange(i * heads, (i + 1) * heads) for i in layers])
+        new = torch.nn.Linear(len(columns), regression.out_features, bias=regression.bias is not None)
+        with torch.no_grad():
+            new.weight.copy_(regression.weight[:, columns])
+            if regression.bias is not None:
+                new.bias.copy_(regression.bias)
+        module.regression = new
+        if hasattr(module, "in_features"):
+            module.in_features = len(columns)
 
 
 def make_student_init(cfg: RunConfig, dcfg: DistillConfig, teacher_dir: Path, out: Path) -> dict:
@@ -457,6 +477,9 @@ def distill(cfg: RunConfig, dcfg: DistillConfig, *, resume: bool = False, overwr
         "teacher_targets": {k: targets.get(k) for k in ("num_rows", "reused", "seconds", "teacher_pool_accuracy", "shards")},
     }
     if state.is_main_process:
-        (out / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
-    state.wait_for_everyone()
+        tmp = out / f".{METRICS_FILE}.tmp"
+        tmp.write_text(json.dumps(metrics, indent=2))
+        os.replace(tmp, out / METRICS_FILE)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():  # train() may have ended the group
+        state.wait_for_everyone()
     return metrics

@@ -55,7 +55,8 @@ def pad_inputs(inputs: Inputs, length: int, pad_token_id: int) -> Inputs:
 
 def concat_inputs(batches: list[Inputs], pad_token_id: int = 0) -> Inputs:
     """Concatenate input dicts along the batch, padding token tensors to the longest one."""
-    length = max((v.shape[1] for b in batches for v in b.values() if v.ndim >= 2 and not v.is_floating_point()), default=0)
+    token_tensors = [v for b in batches for v in b.values() if v.ndim >= 2 and not v.is_floating_point()]
+    length = max((v.shape[1] for v in token_tensors), default=0)
     padded = [pad_inputs(b, length, pad_token_id) for b in batches]
     return {key: torch.cat([b[key] for b in padded]) for key in padded[0]}
 

@@ -9,7 +9,9 @@ larger jitter as the strong one. `noisy_student` is a procedure over runs; `trai
 it as in `ssl_text.self_training`: a supervised teacher, then students on its pseudo-labels.
 
 Every moons hyper-parameter lives in `SETTINGS` (one entry per algorithm, the same for every
-seed). `scripts/moons.py` draws the pictures and the accuracy table of `docs/moons.md`.
+seed), tuned in CPU float32, which is what a fresh process on a CPU machine gets (the runs use
+the process's Accelerate state). `scripts/moons.py` draws the pictures and the accuracy table
+of `docs/moons.md`.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ class MoonsSetting:
     mu: int = 16  # unlabeled batch = mu * 8
     weak_noise: float = 0.05  # std of the weak view's Gaussian jitter
     strong_noise: float = 0.2  # std of the strong view's Gaussian jitter
-    ema_decay: float | None = None  # the trainer's EMA (mean teacher)
+    ema_decay: float | None = None  # the trainer's EMA of the weights (mean teacher's teacher)
+    evaluate_ema: bool = False  # report the EMA weights instead of the raw ones
     algorithm: dict = field(default_factory=dict)  # `algorithm.*` settings
     rounds: int = 0  # noisy_student: student rounds after the supervised teacher
     labeling: PseudoLabeling = field(default_factory=PseudoLabeling)  # noisy_student: the teacher's targets
@@ -58,15 +61,26 @@ class MoonsSetting:
 SETTINGS: dict[str, MoonsSetting] = {
     "supervised": MoonsSetting(),
     "pseudo_label": MoonsSetting(algorithm={"tau": 0.95, "rampup_steps": 100}),
-    "fixmatch": MoonsSetting(algorithm={"tau": 0.95}),
-    "uda": MoonsSetting(algorithm={"tau": 0.8, "T": 0.4}),
-    "pi_model": MoonsSetting(algorithm={"lambda_u": 10.0, "rampup_steps": 100}),
-    "temporal_ensembling": MoonsSetting(algorithm={"lambda_u": 10.0, "rampup_steps": 100}),
-    "mean_teacher": MoonsSetting(ema_decay=0.99, algorithm={"lambda_u": 10.0, "rampup_steps": 100}),
-    "mixmatch": MoonsSetting(algorithm={"lambda_u": 100.0, "rampup_steps": 100}),
-    "flexmatch": MoonsSetting(algorithm={"tau": 0.95}),
+    "fixmatch": MoonsSetting(steps=400, algorithm={"tau": 0.95}),
+    "uda": MoonsSetting(steps=300, algorithm={"tau": 0.8, "T": 0.4}),
+    # Consistency under noise wants jitter below the gap between the moons.
+    "pi_model": MoonsSetting(steps=400, strong_noise=0.08, algorithm={"lambda_u": 10.0, "rampup_steps": 100}),
+    "temporal_ensembling": MoonsSetting(
+        steps=1000, mu=64, strong_noise=0.08, algorithm={"lambda_u": 10.0, "rampup_steps": 100}
+    ),
+    "mean_teacher": MoonsSetting(
+        steps=1200, strong_noise=0.08, ema_decay=0.9, algorithm={"lambda_u": 10.0, "rampup_steps": 100}
+    ),
+    # Mixup of two points crosses the other moon, so alpha is tiny (lambda' ~ 1): MixMatch acts
+    # through its sharpened two-view guess.
+    "mixmatch": MoonsSetting(
+        steps=1200, weak_noise=0.1, strong_noise=0.15,
+        algorithm={"lambda_u": 30.0, "rampup_steps": 100, "alpha": 0.01, "T": 0.5},
+    ),
+    "flexmatch": MoonsSetting(steps=1000, algorithm={"tau": 0.95}),
     "freematch": MoonsSetting(algorithm={"momentum": 0.999}),
-    "noisy_student": MoonsSetting(rounds=2, labeling=PseudoLabeling(tau=0.9)),
+    # A supervised teacher (round 0, the `supervised` setting), then 2 rounds of noisy students.
+    "noisy_student": MoonsSetting(steps=300, rounds=2, labeling=PseudoLabeling(tau=0.9)),
 }
 
 
@@ -146,7 +160,9 @@ def unlabeled_collator(weak_noise: float, strong_noise: float):
 @torch.no_grad()
 def predict_proba(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
     model.eval()
-    return torch.softmax(model(x=torch.as_tensor(x, dtype=torch.float32)).logits, dim=-1).numpy()
+    device = next(model.parameters()).device
+    logits = model(x=torch.as_tensor(x, dtype=torch.float32, device=device)).logits.float()
+    return torch.softmax(logits, dim=-1).cpu().numpy()
 
 
 def accuracy(model: torch.nn.Module, data: MoonsData) -> float:
@@ -177,6 +193,7 @@ def _fit(
         seed=seed,
         progress_bar=False,
         ema_decay=setting.ema_decay,
+        evaluate_ema=setting.evaluate_ema,
     )
     labeled = Rows(x=data.labeled_x, label=data.labeled_y)
     if pseudo is None:
@@ -188,15 +205,14 @@ def _fit(
                          **{PSEUDO_TARGET: targets})
     needs_unlabeled = any(view.startswith("ulb") for view in algorithm.views)
     batch = trainer_cfg.lb_batch_size
+    views = unlabeled_collator(setting.weak_noise, setting.strong_noise)
     trainer = Trainer(
         trainer_cfg,
-        Accelerator(mixed_precision="no"),
+        Accelerator(),  # the process's Accelerate state: a second, different one cannot be made
         model,
         algorithm,
         BatchStream(labeled, batch, seed, collate_labeled, salt=1),
-        BatchStream(unlabeled, batch * setting.mu, seed, unlabeled_collator(setting.weak_noise, setting.strong_noise), salt=2)
-        if needs_unlabeled
-        else None,
+        BatchStream(unlabeled, batch * setting.mu, seed, views, salt=2) if needs_unlabeled else None,
         run_dir,
         num_classes=2,
     )

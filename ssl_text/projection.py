@@ -39,6 +39,18 @@ CLASSIFIER_WEIGHTS = "projection_classifier.safetensors"
 CLASSIFIER_CONFIG = "projection_classifier.json"
 POOLINGS = ("mean", "cls")
 NORMS = ("batchnorm", "none")
+UNUSED_MODULES = ("pooler", "contact_head")  # parts of an `AutoModel` encoder that pooling bypasses
+
+
+def freeze_unused(encoder: nn.Module) -> list[str]:
+    """Freeze the encoder's submodules that the pooled output never reaches (BERT's pooler, ESM's contact
+    head): they keep their loaded weights, and DistributedDataParallel does not wait for their gradients."""
+    frozen = []
+    for name, module in encoder.named_children():
+        if name in UNUSED_MODULES and module is not None:
+            module.requires_grad_(False)
+            frozen.append(name)
+    return frozen
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None, how: str) -> torch.Tensor:
@@ -132,6 +144,7 @@ class ProjectionClassifier(nn.Module):
         if pooling not in POOLINGS:
             raise ValueError(f"pooling {pooling!r}; expected one of {POOLINGS}.")
         self.encoder = encoder
+        freeze_unused(encoder)
         self.projection = nn.Sequential(*blocks)
         self.pooling = pooling
         self.head_info = dict(head_info)

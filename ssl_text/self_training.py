@@ -166,7 +166,8 @@ def student_config(cfg: RunConfig, run_dir: Path, pool_dir: Path, labeling: Pseu
 
 
 def _round_record(r: int, run_dir: Path, metrics: dict, stats: dict | None) -> dict:
-    record = {"round": r, "run_dir": run_dir.name, "algorithm": metrics["algorithm"], "selected_step": metrics["selected_step"]}
+    record = {"round": r, "run_dir": run_dir.name, "algorithm": metrics["algorithm"]}
+    record["selected_step"] = metrics["selected_step"]
     for key in ("validation", "test"):
         if key in metrics:
             record[key] = metrics[key]

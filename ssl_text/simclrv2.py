@@ -33,6 +33,7 @@ unfinished stage from its last checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import shutil
@@ -163,8 +164,30 @@ def _check_finished_stage(stage: str, run_dir: Path, cfg) -> None:
         ) from None
 
 
+@contextlib.contextmanager
+def keep_process_group():
+    """Keep the default process group alive across stages.
+
+    `Accelerator.end_training()`, which every stage calls, destroys it; under `accelerate launch`
+    the next stage in the same processes would then fail at its first barrier. The group is
+    destroyed once, when the pipeline ends.
+    """
+    original = PartialState.destroy_process_group
+    PartialState.destroy_process_group = lambda self, group=None: None
+    try:
+        yield
+    finally:
+        PartialState.destroy_process_group = original
+    PartialState().destroy_process_group()
+
+
 def run_simclrv2(pc: SimCLRv2Config, *, overwrite: bool = False) -> dict:
     """Run (or continue) the three stages, then write report.json / report.md; return the report."""
+    with keep_process_group():
+        return _run_simclrv2(pc, overwrite=overwrite)
+
+
+def _run_simclrv2(pc: SimCLRv2Config, *, overwrite: bool) -> dict:
     from ssl_text.distill import DISTILL_FILE, resolve_teacher, student_config, distill
     from ssl_text.pretrain import pretrain
     from ssl_text.train import train
@@ -212,13 +235,14 @@ def run_simclrv2(pc: SimCLRv2Config, *, overwrite: bool = False) -> dict:
         if not skip("distill", run_dir, s_cfg):
             state.print(f"[simclrv2] distill -> {run_dir}")
             distill(pc.distill_run, pc.distill, resume=run_dir.exists())
-    report = build_report(pc)
-    if state.is_main_process:
+    state.wait_for_everyone()
+    if state.is_main_process:  # one process times the models: others would compete for the CPU
+        report = build_report(pc)
         (out / REPORT_JSON).write_text(json.dumps(report, indent=2))
         (out / REPORT_MD).write_text(report_markdown(report))
         state.print(f"[simclrv2] report: {out / REPORT_MD}")
     state.wait_for_everyone()
-    return report
+    return json.loads((out / REPORT_JSON).read_text())
 
 
 # ---------------------------------------------------------------------------------------
@@ -339,6 +363,10 @@ def _speed_texts(pc: SimCLRv2Config) -> list[str]:
     return texts
 
 
+def _params(n: int) -> str:
+    return f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n / 1e3:.1f} k"
+
+
 def _fmt(metrics: dict | None, key: str) -> str:
     if not metrics or key not in metrics:
         return "–"
@@ -374,7 +402,7 @@ def report_markdown(report: dict) -> str:
         t, s = speed["teacher"], speed["student"]
         lines += ["", f"**Inference speed** (CPU, {speed['threads']} threads, one batch of {speed['batch']['texts']} texts x "
                   f"{speed['batch']['tokens']} tokens, median of {speed['repeats']} runs): teacher "
-                  f"({t['num_layers']} layers, {t['num_parameters'] / 1e6:.1f} M parameters) {t['median_ms']:.1f} ms, "
-                  f"student ({s['num_layers']} layers, {s['num_parameters'] / 1e6:.1f} M parameters) {s['median_ms']:.1f} ms: "
+                  f"({t['num_layers']} layers, {_params(t['num_parameters'])} parameters) {t['median_ms']:.1f} ms, "
+                  f"student ({s['num_layers']} layers, {_params(s['num_parameters'])} parameters) {s['median_ms']:.1f} ms: "
                   f"{speed['speedup']:.2f}x faster."]
     return "\n".join(lines) + "\n"

@@ -63,6 +63,9 @@ def run_command(args) -> None:
     elif args.command == "pipeline":
         from ssl_text.simclrv2 import load_simclrv2_config, report_markdown, run_simclrv2
 
+        from accelerate import PartialState
+
         pc = load_simclrv2_config(args.config, args.overrides)
         check_launch()
-        print(report_markdown(run_simclrv2(pc, overwrite=args.overwrite)))
+        report = run_simclrv2(pc, overwrite=args.overwrite)
+        PartialState().print(report_markdown(report))

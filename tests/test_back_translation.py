@@ -402,3 +402,33 @@ def test_apertium_line_count_fallback(monkeypatch):
 
     monkeypatch.setattr(ApertiumBackend, "_run", diverging)
     assert ap.translate(lines) == expected and batch_calls == [3]
+
+
+def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(tiny_marian, tmp_path):
+    """A real process killed with SIGKILL after some shards: the rerun keeps them and matches a clean run."""
+    import signal
+    import time
+
+    make_dataset(40).to_json(tmp_path / "in.jsonl")
+    args = ["back-translate", "--data", str(tmp_path / "in.jsonl"), "--forward-model", tiny_marian[0],
+            "--backward-model", tiny_marian[1], "--pivot", "xx", "--num-paraphrases", "1", "--shard-size", "2",
+            "--batch-size", "2", "--max-new-tokens", "8", "--seed", "3"]
+    assert main([*args, "--out", str(tmp_path / "clean")]) == 0
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "ssl_text.augment.cli", *args, "--out", str(tmp_path / "killed")]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    shards = tmp_path / "killed" / "shards"
+    deadline = time.time() + 120
+    while not (shards.is_dir() and len(list(shards.glob("*.parquet"))) >= 3):
+        assert proc.poll() is None, f"finished before it could be killed: {proc.stderr.read()[-2000:]}"
+        assert time.time() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = {p.name: p.stat().st_mtime_ns for p in shards.glob("*.parquet")}
+    assert 3 <= len(done) < 20
+    assert main([*args, "--out", str(tmp_path / "killed")]) == 0
+    assert read_out(tmp_path / "killed") == read_out(tmp_path / "clean")
+    kept = {p.name: p.stat().st_mtime_ns for p in shards.glob("*.parquet") if p.name in done}
+    assert kept == done, "shards written before the kill were recomputed"

@@ -33,7 +33,8 @@ class FreeMatch:
         def validate(self, source: str) -> None:
             if not 0.0 < self.momentum < 1.0:
                 raise ConfigError(
-                    f"{source}: `algorithm.momentum` is {self.momentum}; expected an EMA momentum in (0, 1), e.g. 0.999."
+                    f"{source}: `algorithm.momentum` is {self.momentum}; expected an EMA momentum in (0, 1), "
+                    "e.g. 0.999."
                 )
             for key in ("lambda_u", "lambda_f"):
                 if getattr(self, key) < 0:

@@ -49,7 +49,9 @@ class MixMatch:
             if not 0.0 < self.T <= 1.0:
                 raise ConfigError(f"{source}: `algorithm.T` is {self.T}; expected a temperature in (0, 1], e.g. 0.5.")
             if self.alpha <= 0:
-                raise ConfigError(f"{source}: `algorithm.alpha` is {self.alpha}; expected a Beta parameter > 0, e.g. 0.75.")
+                raise ConfigError(
+                    f"{source}: `algorithm.alpha` is {self.alpha}; expected a Beta parameter > 0, e.g. 0.75."
+                )
             if self.mix_layer < 0:
                 raise ConfigError(
                     f"{source}: `algorithm.mix_layer` is {self.mix_layer}; expected an encoder layer >= 0 "

@@ -58,7 +58,8 @@ class TemporalEnsembling:
         known = index < len(self.updates)
         t = torch.zeros(len(index), dtype=torch.long)
         z = torch.zeros(len(index), self.num_classes)
-        t[known], z[known] = self.updates[index[known]], self.ensemble[index[known]]
+        t[known] = self.updates[index[known]]
+        z[known] = self.ensemble[index[known]]
         seen = t > 0
         correction = 1.0 - self.config.alpha ** t.clamp_min(1).float()
         return z / correction[:, None], seen.float()
