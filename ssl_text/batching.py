@@ -26,6 +26,11 @@ def pad_ids(sequences: list[list[int]], pad_token_id: int) -> tuple[torch.Tensor
     return ids, mask
 
 
+def batch_generator(seed: int, salt: int, k: int) -> torch.Generator:
+    """The generator of batch `k`'s random view noise: a function of (seed, salt, k) only, so resumable."""
+    return torch.Generator().manual_seed(hash((seed, salt, k)) & 0x7FFF_FFFF_FFFF)
+
+
 class BatchStream:
     def __init__(
         self,
@@ -67,7 +72,7 @@ class BatchStream:
     def __next__(self) -> dict:
         k = self.batches_drawn
         rows = self.dataset[self.indices(k)]
-        generator = torch.Generator().manual_seed(hash((self.seed, self.salt, k)) & 0x7FFF_FFFF_FFFF)
+        generator = batch_generator(self.seed, self.salt, k)
         self.batches_drawn += 1
         return self.collate(rows, generator)
 

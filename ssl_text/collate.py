@@ -5,43 +5,33 @@ from __future__ import annotations
 import torch
 
 from ssl_text.algorithms.base import ULB_STRONG, ULB_WEAK
+from ssl_text.augment.pipeline import ViewContext, ViewPipeline
+from ssl_text.augment.precomputed import IDS, aug_ids_column  # noqa: F401  (ssl_text.collate.aug_ids_column is public)
+from ssl_text.augment.registry import TEXT, view_steps
 from ssl_text.batching import pad_ids
-from ssl_text.config import ViewConfig, ViewsConfig
+from ssl_text.config import ConfigError, ViewsConfig
 from ssl_text.data import ANALYSIS_LABEL, INDEX, PSEUDO_TARGET
-from ssl_text.residue_views import ResidueVocab, apply_residue_views
-from ssl_text.views import token_dropout
-
-IDS = "input_ids"
 
 
-def aug_ids_column(column: str) -> str:
-    """Name of the token-id column made from the augmentation text column `column`."""
-    return f"{column}__{IDS}"
+VIEW_FIELDS = {ULB_WEAK: "weak", ULB_STRONG: "strong"}  # the view an algorithm asks for -> its ViewsConfig field
+
+
+def _steps(views: ViewsConfig, name: str):
+    return view_steps(getattr(views, VIEW_FIELDS[name]), f"views.{VIEW_FIELDS[name]}")
 
 
 class TextCollator:
-    """Pads labeled rows, and builds the requested weak/strong views of unlabeled rows."""
+    """Pads labeled rows, and builds the requested weak/strong views of unlabeled rows.
 
-    def __init__(self, tokenizer, views: ViewsConfig, requested: tuple[str, ...]):
+    Each view is a pipeline of registered operations (ssl_text/augment/registry.py). Text-level
+    operations need `encode` (texts -> token ids, the task's tokenization) and some need `corpus`
+    (the unlabeled dataset: `tfidf_replace` fits on its texts, `back_translation` checks its columns).
+    """
+
+    def __init__(self, tokenizer, views: ViewsConfig, requested: tuple[str, ...], *, encode=None, corpus=None):
         self.pad_id = tokenizer.pad_token_id
-        self.mask_id = tokenizer.mask_token_id
-        self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)))
-        self.views = views
-        self.requested = requested
-        for name in (ULB_WEAK, ULB_STRONG):
-            view = self._view_config(name)
-            if name in requested and view.mask_prob > 0 and self.mask_id is None:
-                raise ValueError(
-                    f"views.{name.split('_')[1]}.mask_prob is {view.mask_prob} but the tokenizer has no "
-                    "mask token; set mask_prob to 0 and use delete_prob instead."
-                )
-        # BLOSUM substitution / random crop (protein tokenizers); None when no requested view uses them.
-        self.residues = ResidueVocab.for_views(
-            tokenizer, [self._view_config(n) for n in (ULB_WEAK, ULB_STRONG) if n in requested]
-        )
-
-    def _view_config(self, name: str) -> ViewConfig:
-        return self.views.weak if name == ULB_WEAK else self.views.strong
+        context = ViewContext(tokenizer, encode=encode, corpus=corpus)
+        self.pipelines = {name: ViewPipeline(_steps(views, name), context) for name in VIEW_FIELDS if name in requested}
 
     def labeled(self, rows: dict, generator: torch.Generator) -> dict:
         ids, mask = pad_ids(rows[IDS], self.pad_id)
@@ -53,29 +43,35 @@ class TextCollator:
             batch["ulb_analysis_labels"] = torch.as_tensor(rows[ANALYSIS_LABEL])
         if PSEUDO_TARGET in rows:
             batch["ulb_targets"] = torch.tensor(rows[PSEUDO_TARGET], dtype=torch.float)
-        for name in (ULB_WEAK, ULB_STRONG):
-            if name in self.requested:
-                batch[name] = self._view(rows, self._view_config(name), generator)
+        for name, pipeline in self.pipelines.items():
+            ids, mask = pipeline(rows, generator)
+            batch[name] = {IDS: ids, "attention_mask": mask}
         return batch
 
-    def _view(self, rows: dict, view: ViewConfig, generator: torch.Generator) -> dict:
-        sequences = rows[IDS]
-        columns = [aug_ids_column(c) for c in view.aug_columns if aug_ids_column(c) in rows]
-        if columns:
-            pick = torch.randint(len(columns), (len(sequences),), generator=generator).tolist()
-            sequences = [rows[columns[p]][i] or sequences[i] for i, p in enumerate(pick)]
-        ids, mask = pad_ids(sequences, self.pad_id)
-        ids, mask = apply_residue_views(ids, mask, view, self.residues, generator)
-        if view.mask_prob > 0 or view.delete_prob > 0:
-            special = torch.isin(ids, self.special_ids) | (mask == 0)
-            ids, mask = token_dropout(
-                ids,
-                mask,
-                special,
-                mask_token_id=self.mask_id,
-                pad_token_id=self.pad_id,
-                mask_prob=view.mask_prob,
-                delete_prob=view.delete_prob,
-                generator=generator,
+
+def views_need_text(views: ViewsConfig, requested: tuple[str, ...]) -> bool:
+    """Whether a requested view has a text-level step (word operations, paraphrase columns)."""
+    return any(step.op.level == TEXT for name in VIEW_FIELDS if name in requested for step in _steps(views, name))
+
+
+def build_collator(task, tokenizer, cfg, requested: tuple[str, ...], unlabeled, labeled_rows=None, label_names=None):
+    """The task's collator; views with text-level steps get a `TextCollator` that tokenizes the augmented
+    text as the task does (`task.tokenize`, `data.max_length`) and fits on the `unlabeled` dataset.
+    Token-level tasks (NER) keep word-to-label alignment with their own collator and the simple form;
+    their NER-safe word operations draw replacement words and mentions from `labeled_rows`."""
+    if getattr(task, "token_level", False):
+        piped = [f"views.{field}.pipeline" for name, field in VIEW_FIELDS.items()
+                 if name in requested and getattr(cfg.views, field).pipeline]  # fmt: skip
+        if piped:
+            raise ConfigError(
+                f"task `{cfg.task}` labels every token, so its views take the simple form only (e.g. `mask_prob`), "
+                f"which keeps words and tags aligned; remove {piped}."
             )
-        return {IDS: ids, "attention_mask": mask}
+        return task.collator(tokenizer, cfg.views, requested, context=(cfg.data, labeled_rows, label_names))
+    if not views_need_text(cfg.views, requested):
+        return task.collator(tokenizer, cfg.views, requested)
+
+    def encode(texts: list[str]) -> list[list[int]]:
+        return task.tokenize(tokenizer, texts, cfg.data.max_length)[IDS]
+
+    return TextCollator(tokenizer, cfg.views, requested, encode=encode, corpus=unlabeled)

@@ -47,12 +47,17 @@ class DatasetSpec:
     label_column: str | None = "label"
     text_separator: str = " "
     clean_text: bool = False  # unescape HTML entities, literal backslashes become spaces
-    streaming: bool = False
+    streaming: bool = False  # data.unlabeled only: read lazily, never whole (ssl_text/streamed_unlabeled.py)
+    shuffle_buffer: int = 10_000  # streaming: rows held to shuffle the stream (memory vs. shuffle quality)
     limit: int | None = None  # keep only the first `limit` rows
     # FASTA files (.fa/.fasta/.faa, see ssl_text/fasta.py): the class comes from the header or the file
     fasta_label_regex: str | None = None  # e.g. DeepLoc '^\S+ (?P<label>\S+)-[MSU]\b'
     file_labels: dict[str, str] | None = None  # file path, name or glob -> class, e.g. {AMP.tr.fa: AMP}
     exclude_labels: list[str] | None = None  # drop rows with these raw labels (e.g. [Cytoplasm-Nucleus])
+    # Token classification (`task: ner`, tasks/ner_data.py): word lists and their tags
+    tokens_column: str = "tokens"  # Hub/JSON/Parquet rows: one list of words per sentence
+    tags_column: str = "ner_tags"  # one tag per word (class names, or ids of a ClassLabel feature)
+    conll_tag_field: int = -1  # CoNLL files (.txt/.conll/.iob): the whitespace field that holds the tag
 
 
 @dataclass
@@ -60,6 +65,7 @@ class SamplingConfig:
     """Benchmark protocol: draw a few labels per class from the labeled spec."""
 
     num_per_class: int | None = None  # None keeps every labeled row
+    num_examples: int | None = None  # instead: this many labeled rows drawn at random (NER sentences)
     seed: int = 0
     rest_as_unlabeled: bool = False  # the rows not drawn join the unlabeled pool, labels dropped
 
@@ -74,17 +80,22 @@ class DataConfig:
     label_names: list[str] | None = None  # class names in id order; default: sorted labels seen
     label_map: dict[str, str] | None = None  # raw label value -> class name (e.g. AG News 1 -> World)
     max_length: int = 128
+    label_all_subwords: bool = False  # NER: label every subword of a word (B- becomes I- after the first), not only the first
 
 
 @dataclass
 class ViewConfig:
     """How one view of an unlabeled text is made.
 
+    `pipeline` lists registered operations applied in order, e.g. `[back_translation, word_swap(0.1),
+    token_dropout(0.1)]` (ssl_text/augment/registry.py). Without it, the simple form below applies:
     `aug_columns` names precomputed augmentation columns (e.g. back-translations `aug_0`,
     `aug_1`); when the unlabeled data has them one is drawn per example, otherwise the
-    original text is used. Token dropout then masks and/or deletes tokens on the fly.
+    original text is used. Crop and BLOSUM substitution, then token dropout (mask and/or
+    delete) follow on the fly. A view uses one form, not both.
     """
 
+    pipeline: list[str | dict[str, Any]] = field(default_factory=list)
     aug_columns: list[str] = field(default_factory=list)
     mask_prob: float = 0.0
     delete_prob: float = 0.0
@@ -93,6 +104,9 @@ class ViewConfig:
     blosum_temperature: float = 1.0  # P(b | a) proportional to exp(BLOSUM62[a, b] / temperature)
     crop_prob: float = 0.0  # share of sequences cut to a random contiguous window
     crop_min_fraction: float = 0.5  # the window keeps at least this share of the residues
+    # NER-safe word operations (tasks/ner_augment.py), on sentences whose tags are known (a self-training pool)
+    o_word_prob: float = 0.0  # share of words tagged O replaced by other O words of the labeled data
+    mention_swap_prob: float = 0.0  # share of entity mentions replaced by a labeled mention of the same type
 
 
 @dataclass
@@ -311,23 +325,26 @@ def _validate(cfg: RunConfig, source: str) -> None:
             raise ConfigError(
                 f"{source}: `trainer.{key}` is {getattr(t, key)}; expected a positive integer."
             )
+    sampling = cfg.data.sampling
+    if sampling.num_per_class is not None and sampling.num_examples is not None:
+        raise ConfigError(
+            f"{source}: both `data.sampling.num_per_class` and `data.sampling.num_examples` are set; "
+            "keep one (num_per_class draws per class, num_examples draws at random)."
+        )
+    for key in ("num_per_class", "num_examples"):
+        if getattr(sampling, key) is not None and getattr(sampling, key) <= 0:
+            raise ConfigError(f"{source}: `data.sampling.{key}` is {getattr(sampling, key)}; expected a positive integer.")
     if cfg.data.max_length <= 2:
         raise ConfigError(f"{source}: `data.max_length` is {cfg.data.max_length}; expected > 2.")
+    unlabeled = cfg.data.unlabeled
+    if unlabeled is not None and unlabeled.shuffle_buffer <= 0:
+        raise ConfigError(
+            f"{source}: `data.unlabeled.shuffle_buffer` is {unlabeled.shuffle_buffer}; expected a positive number of rows, e.g. 10000."
+        )
+    from ssl_text.augment.registry import check_view
+
     for view in ("weak", "strong"):
-        v = getattr(cfg.views, view)
-        for key in ("mask_prob", "delete_prob"):
-            if not 0.0 <= getattr(v, key) < 1.0:
-                raise ConfigError(
-                    f"{source}: `views.{view}.{key}` is {getattr(v, key)}; expected a value in [0, 1)."
-                )
-    for view in ("weak", "strong"):
-        v = getattr(cfg.views, view)
-        for key, ok, expected in (("blosum_prob", 0.0 <= v.blosum_prob < 1.0, "a value in [0, 1)"),
-                                  ("crop_prob", 0.0 <= v.crop_prob <= 1.0, "a value in [0, 1]"),
-                                  ("crop_min_fraction", 0.0 < v.crop_min_fraction <= 1.0, "a value in (0, 1]"),
-                                  ("blosum_temperature", v.blosum_temperature > 0.0, "a positive value")):
-            if not ok:
-                raise ConfigError(f"{source}: `views.{view}.{key}` is {getattr(v, key)}; expected {expected}.")
+        check_view(getattr(cfg.views, view), f"views.{view}", source)
     if t.ema_decay is not None and not 0.0 < t.ema_decay < 1.0:
         raise ConfigError(f"{source}: `trainer.ema_decay` is {t.ema_decay}; expected a value in (0, 1), e.g. 0.999.")
     if t.evaluate_ema and t.ema_decay is None:
@@ -353,4 +370,10 @@ def _validate_hub(hub: HubConfig, source: str) -> None:
 
 
 def save_config(cfg: RunConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    """Write the resolved config through a temporary file and a rename: a kill never leaves half a config."""
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    os.replace(tmp, path)

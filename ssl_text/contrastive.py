@@ -5,9 +5,9 @@ Semi-Supervised Learners"): task-agnostic pretraining on the unlabeled data.
 
 * Views. Each sequence is encoded twice in train mode, so dropout alone makes two different
   views (SimCSE, Gao et al. 2021: `pretrain.view1` / `pretrain.view2` left empty, the default).
-  Each view can also go through the collator's view pipeline (`ViewConfig`: token masking and
-  deletion, and for proteins BLOSUM62 substitutions and random crops), e.g.
-  `view2: {mask_prob: 0.1, delete_prob: 0.1}`. Both views are encoded in one forward pass
+  Each view can also go through a view pipeline of token-level operations (`ViewConfig`: token
+  masking and deletion, span masking, token substitution, and for proteins BLOSUM62 substitutions
+  and random crops), e.g. `view2: {mask_prob: 0.1, delete_prob: 0.1}` or `view2: {pipeline: [span_mask]}`. Both views are encoded in one forward pass
   (one batch of 2B rows), so BatchNorm sees both, as in SimCLR.
 * Embedding. The encoder's last hidden states are pooled (`pretrain.pooling`: `mean` over the
   non-padding tokens, or `cls`, the first token: `[CLS]` for BERT, `<cls>` for ESM) and go
@@ -39,11 +39,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ssl_text.algorithms.base import LossOutput, TrainState
+from ssl_text.augment.pipeline import ViewContext, ViewPipeline
+from ssl_text.augment.registry import check_view
 from ssl_text.batching import pad_ids
 from ssl_text.losses import nt_xent
 from ssl_text.projection import ProjectionHead, _load_encoder, freeze_unused, pool, save_head
-from ssl_text.residue_views import ResidueVocab, apply_residue_views
-from ssl_text.views import token_dropout
 
 VIEWS = "views"
 
@@ -113,20 +113,13 @@ class ContrastiveCollator:
     """Rows of token ids -> `{"views": {input_ids, attention_mask}}` of 2B rows: view 1, then view 2."""
 
     def __init__(self, tokenizer, config, max_length: int, crop: str):
-        for name in ("view1", "view2"):
-            view = getattr(config, name)
-            if view.mask_prob > 0 and tokenizer.mask_token_id is None:
-                from ssl_text.config import ConfigError
-
-                raise ConfigError(f"`pretrain.{name}.mask_prob` is {view.mask_prob} but the tokenizer has no mask token.")
-        self.config = config
+        context = ViewContext(tokenizer)  # token-level operations only: pretraining has no text views
+        self.pipelines = [ViewPipeline(check_view(getattr(config, n), f"pretrain.{n}", text_ops=False), context)
+                          for n in ("view1", "view2")]  # fmt: skip
         self.max_length = max_length
         self.crop = crop
         self.pad_id = tokenizer.pad_token_id
-        self.mask_id = tokenizer.mask_token_id
-        self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)))
         self.num_special = tokenizer.num_special_tokens_to_add()
-        self.residues = ResidueVocab.for_views(tokenizer, [config.view1, config.view2])
 
     def window(self, ids: list[int], generator: torch.Generator) -> list[int]:
         """As `MLMCollator.window`: a random window of a long sequence (`crop: random`), else its start."""
@@ -138,18 +131,13 @@ class ContrastiveCollator:
         start = int(torch.randint(len(ids) - 2 - width + 1, (1,), generator=generator))
         return ids[:1] + ids[1 + start : 1 + start + width] + ids[-1:]
 
-    def view(self, sequences: list[list[int]], view, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def view(self, sequences: list[list[int]], pipeline: ViewPipeline, generator: torch.Generator):
         ids, mask = pad_ids(sequences, self.pad_id)
-        ids, mask = apply_residue_views(ids, mask, view, self.residues, generator)
-        if view.mask_prob > 0 or view.delete_prob > 0:
-            special = torch.isin(ids, self.special_ids) | (mask == 0)
-            ids, mask = token_dropout(ids, mask, special, mask_token_id=self.mask_id, pad_token_id=self.pad_id,
-                                      mask_prob=view.mask_prob, delete_prob=view.delete_prob, generator=generator)
-        return ids, mask
+        return pipeline.apply_ids(ids, mask, generator)
 
     def __call__(self, rows: dict, generator: torch.Generator) -> dict:
         sequences = [self.window(s, generator) for s in rows["input_ids"]]  # the same window for both views
-        (ids1, mask1), (ids2, mask2) = (self.view(sequences, v, generator) for v in (self.config.view1, self.config.view2))
+        (ids1, mask1), (ids2, mask2) = (self.view(sequences, p, generator) for p in self.pipelines)
         width = max(ids1.shape[1], ids2.shape[1])
         pad = lambda t, value: F.pad(t, (0, width - t.shape[1]), value=value)  # noqa: E731
         ids = torch.cat([pad(ids1, self.pad_id), pad(ids2, self.pad_id)])

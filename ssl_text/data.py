@@ -35,6 +35,11 @@ _EXTENSION_BUILDERS = {
 }
 
 
+# Streamed text/JSON files are read in chunks of this many bytes: with datasets' default, 10 MB, a pass
+# over a 1,000,000-line file peaked ~200 MB above one over a 10,000-line file; with 1 MB, ~30 MB.
+STREAM_CHUNK_BYTES = 1 << 20
+
+
 class DataError(ValueError):
     """The data does not match its spec; the message says what was found and what to do."""
 
@@ -44,7 +49,7 @@ class TextData:
     """Everything a text run trains and evaluates on, labels already mapped to ids."""
 
     labeled: datasets.Dataset
-    unlabeled: datasets.Dataset | None
+    unlabeled: datasets.Dataset | datasets.IterableDataset | None  # iterable: `data.unlabeled.streaming`
     validation: datasets.Dataset | None
     test: datasets.Dataset | None
     label_names: list[str]
@@ -95,6 +100,8 @@ def _builder_for(files: list[str], spec: DatasetSpec) -> tuple[str, dict]:
         if spec.column_names:
             kwargs["column_names"] = spec.column_names
             kwargs["header"] = None
+    if spec.streaming and builder in ("text", "json"):
+        kwargs["chunksize"] = STREAM_CHUNK_BYTES
     return builder, kwargs
 
 
@@ -147,8 +154,10 @@ def load_spec(spec: DatasetSpec) -> datasets.Dataset | datasets.IterableDataset:
             )
             raise DataError(f"could not load dataset {spec.path!r} (split {spec.split!r}): {err}.{hint}") from err
     ds = _drop_excluded_labels(ds, spec)
-    if spec.limit is not None and not spec.streaming:
-        ds = ds.select(range(min(spec.limit, len(ds))))
+    if spec.streaming and isinstance(ds, datasets.Dataset):  # a save_to_disk folder loads whole
+        ds = ds.to_iterable_dataset()
+    if spec.limit is not None:
+        ds = ds.take(spec.limit) if spec.streaming else ds.select(range(min(spec.limit, len(ds))))
     return ds
 
 
@@ -265,21 +274,20 @@ def _check_columns(ds, spec: DatasetSpec, needed: list[str], where: str) -> None
             )
 
 
+def join_text_columns(batch: dict, spec: DatasetSpec) -> list[str]:
+    """The text of each row of `batch`: its `text_columns` joined by `text_separator`, stripped or cleaned."""
+    texts = []
+    for i in range(len(batch[spec.text_columns[0]])):
+        parts = ["" if batch[c][i] is None else str(batch[c][i]) for c in spec.text_columns]
+        text = spec.text_separator.join(p for p in parts if p.strip())
+        texts.append(clean_text(text) if spec.clean_text else text.strip())
+    return texts
+
+
 def add_text_column(ds: datasets.Dataset, spec: DatasetSpec, where: str) -> datasets.Dataset:
     """Join `text_columns` into one `text` column; refuse empty or null texts."""
     _check_columns(ds, spec, spec.text_columns, where)
-
-    def join(batch):
-        n = len(batch[spec.text_columns[0]])
-        texts = []
-        for i in range(n):
-            parts = [batch[c][i] for c in spec.text_columns]
-            parts = ["" if p is None else str(p) for p in parts]
-            text = spec.text_separator.join(p for p in parts if p.strip())
-            texts.append(clean_text(text) if spec.clean_text else text.strip())
-        return {"text": texts}
-
-    ds = ds.map(join, batched=True, desc=f"text ({where})")
+    ds = ds.map(lambda batch: {"text": join_text_columns(batch, spec)}, batched=True, desc=f"text ({where})")
     empty = [i for i, t in enumerate(ds["text"]) if not t]
     if empty:
         raise DataError(
@@ -359,8 +367,67 @@ def sample_per_class(labels: list[int], num_per_class: int, seed: int) -> tuple[
     return sorted(chosen), rest
 
 
+def sample_rows(num_rows: int, num_examples: int, seed: int) -> tuple[list[int], list[int]]:
+    """Draw `num_examples` of `num_rows` row indices at random (seeded); return (chosen, rest), both sorted."""
+    if num_examples > num_rows:
+        raise DataError(
+            f"`sampling.num_examples` is {num_examples} but the labeled data has only {num_rows} rows; "
+            "lower it or add labeled data."
+        )
+    chosen = np.sort(np.random.default_rng(seed).choice(num_rows, size=num_examples, replace=False))
+    chosen_set = set(chosen.tolist())
+    return chosen.tolist(), [i for i in range(num_rows) if i not in chosen_set]
+
+
+def draw_labeled(labeled, sampling) -> tuple[list[int], list[int]] | None:
+    """The benchmark protocol's (chosen, rest) rows of the labeled set, or None to keep every row."""
+    if sampling.num_per_class is not None:
+        return sample_per_class(labeled["label"], sampling.num_per_class, sampling.seed)
+    if sampling.num_examples is not None:
+        return sample_rows(len(labeled), sampling.num_examples, sampling.seed)
+    return None
+
+
+def tokenize_column(
+    dataset: datasets.Dataset, task, tokenizer, max_length: int, column: str, out: str, missing_as_empty: bool = False
+):
+    """Cached `datasets.map` tokenization of one text column into token ids (`task.tokenize`).
+    With `missing_as_empty`, an empty or null text gets no ids at all (an augmentation column whose
+    paraphrase is missing: the collator then falls back to the original text)."""
+
+    def encode(batch):
+        texts = [t if t else "" for t in batch[column]]
+        ids = task.tokenize(tokenizer, texts, max_length)["input_ids"]
+        if missing_as_empty:
+            ids = [i if t else [] for i, t in zip(ids, texts)]
+        return {out: ids}
+
+    return dataset.map(encode, batched=True, desc=f"tokenize {column}")
+
+
+def split_labeled(labeled: datasets.Dataset, sampling) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+    """The benchmark protocol on a labeled set: (the drawn rows, the rest as an unlabeled pool whose labels
+    are kept aside as `analysis_label`, or None when `rest_as_unlabeled` is off or nothing was drawn)."""
+    drawn = draw_labeled(labeled, sampling)
+    if drawn is None:
+        return labeled, None
+    chosen, rest = drawn
+    pool = labeled.select(rest).rename_column("label", ANALYSIS_LABEL) if sampling.rest_as_unlabeled else None
+    return labeled.select(chosen), pool
+
+
 def _fingerprints(texts: list[str]) -> set[str]:
     return {hashlib.sha1(t.strip().lower().encode()).hexdigest() for t in texts}
+
+
+def check_unlabeled_is_new(unlabeled_texts: list[str], labeled_texts: list[str], spec: DatasetSpec, scope: str) -> None:
+    """Refuse unlabeled data whose texts (`scope`: "every text", or a prefix) are all labeled texts."""
+    unlabeled_prints = _fingerprints(unlabeled_texts)
+    if unlabeled_prints and unlabeled_prints <= _fingerprints(labeled_texts):
+        raise DataError(
+            f"data.unlabeled: {scope} of {spec.path!r} is also in the labeled data, so there is "
+            "nothing new to learn from; point `data.unlabeled` at text without labels."
+        )
 
 
 def check_no_overlap(train_texts: list[str], eval_texts: list[str], where: str) -> None:
@@ -377,36 +444,43 @@ def check_no_overlap(train_texts: list[str], eval_texts: list[str], where: str) 
 # ---------------------------------------------------------------------------------------
 
 
+def check_streamed_slots(cfg: DataConfig) -> None:
+    """Only `data.unlabeled` may be streamed: the other slots are sampled, checked and evaluated whole."""
+    for slot in ("labeled", "validation", "test"):
+        spec = getattr(cfg, slot)
+        if spec is not None and spec.streaming:
+            raise DataError(
+                f"`data.{slot}.streaming` is true, but only `data.unlabeled` can be streamed: the {slot} data is "
+                "read whole (sampled, checked, evaluated). Set `streaming: false` there."
+            )
+
+
 def load_text_data(cfg: DataConfig) -> TextData:
     """Load and check every slot of `cfg`, mapping labels to ids and applying the protocol."""
+    check_streamed_slots(cfg)
     raw_lb = load_spec(cfg.labeled)
     raw_lb = add_text_column(raw_lb, cfg.labeled, "data.labeled")
     label_names = resolve_label_names(cfg, raw_label_values(raw_lb, cfg.labeled, "data.labeled"))
     labeled = add_label_ids(raw_lb, cfg.labeled, cfg, label_names, "data.labeled")
 
-    pool = None
-    if cfg.sampling.num_per_class is not None:
-        chosen, rest = sample_per_class(labeled["label"], cfg.sampling.num_per_class, cfg.sampling.seed)
-        if cfg.sampling.rest_as_unlabeled:
-            pool = labeled.select(rest).rename_column("label", ANALYSIS_LABEL)
-        labeled = labeled.select(chosen)
+    labeled, pool = split_labeled(labeled, cfg.sampling)
 
     unlabeled = None
-    if cfg.unlabeled is not None:
+    if cfg.unlabeled is not None and cfg.unlabeled.streaming:  # read lazily, never whole; the pool leads the stream
+        from ssl_text.streamed_unlabeled import stream_unlabeled
+
+        unlabeled, pool = stream_unlabeled(cfg, label_names, labeled["text"], pool), None
+    elif cfg.unlabeled is not None:
         unlabeled = add_text_column(load_spec(cfg.unlabeled), cfg.unlabeled, "data.unlabeled")
         lb_col = cfg.unlabeled.label_column
         if lb_col and lb_col in unlabeled.column_names:
             unlabeled = add_label_ids(unlabeled, cfg.unlabeled, cfg, label_names, "data.unlabeled", ANALYSIS_LABEL)
     if pool is not None:
         unlabeled = pool if unlabeled is None else datasets.concatenate_datasets([pool, unlabeled])
-    if unlabeled is not None and cfg.unlabeled is not None:
-        unlabeled_prints = _fingerprints(unlabeled["text"])
-        if unlabeled_prints and unlabeled_prints <= _fingerprints(labeled["text"]):
-            raise DataError(
-                f"data.unlabeled: every text of {cfg.unlabeled.path!r} is also in the labeled data, so there is "
-                "nothing new to learn from; point `data.unlabeled` at text without labels."
-            )
-    if unlabeled is not None:
+    in_memory = isinstance(unlabeled, datasets.Dataset)
+    if in_memory and cfg.unlabeled is not None:
+        check_unlabeled_is_new(unlabeled["text"], labeled["text"], cfg.unlabeled, "every text")
+    if in_memory:
         keep = [c for c in unlabeled.column_names if c in ("text", ANALYSIS_LABEL, PSEUDO_TARGET) or c.startswith("aug_")]
         unlabeled = unlabeled.select_columns(keep)
         if INDEX in unlabeled.column_names:

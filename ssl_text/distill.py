@@ -63,10 +63,11 @@ from ssl_text.config import (
     read_yaml,
     to_dict,
 )
-from ssl_text.data import ANALYSIS_LABEL, PSEUDO_TARGET, load_text_data
+from ssl_text.data import ANALYSIS_LABEL, PSEUDO_TARGET
 from ssl_text.inference import softmax
-from ssl_text.run_dir import LOCK, RunDirError, check_run_dir
+from ssl_text.run_dir import LOCK, RunDirError, check_run_dir, write_text_atomic
 from ssl_text.trainer import BEST
+from ssl_text.unlabeled_pool import load_teacher_pool
 from tasks import build_task
 
 TEACHER_TARGETS = "teacher_targets"
@@ -175,7 +176,8 @@ def texts_fingerprint(texts: list[str]) -> str:
 
 @torch.no_grad()
 def local_logits(model, ids: list[list[int]], batch_size: int, pad_token_id: int, device) -> np.ndarray:
-    """The model's logits [N, C] for token-id rows, on this process only (no gathering), longest first."""
+    """The model's logits [N, C] for token-id rows (per token: N arrays [L_i, C]), on this process only
+    (no gathering), longest first."""
     order = np.argsort([-len(x) for x in ids], kind="stable")
     chunks, positions = [], []
     for start in range(0, len(ids), batch_size):
@@ -183,6 +185,12 @@ def local_logits(model, ids: list[list[int]], batch_size: int, pad_token_id: int
         input_ids, mask = pad_ids([ids[p] for p in rows], pad_token_id)
         chunks.append(model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits.float().cpu())
         positions.append(rows)
+    if chunks and chunks[0].dim() == 3:  # per token: one [L_i, C] array per row
+        out: list = [None] * len(ids)
+        for chunk, rows in zip(chunks, positions):
+            for row_logits, p in zip(chunk.numpy(), rows):
+                out[p] = row_logits[: len(ids[p])]
+        return out
     logits = torch.cat(chunks).numpy()
     out = np.empty_like(logits)
     out[np.concatenate(positions)] = logits
@@ -202,15 +210,9 @@ def teacher_targets(cfg: RunConfig, teacher_dir: Path, temperature: float, out_d
     """
     state = PartialState()
     task = build_task(cfg.task)
-    with state.main_process_first():
-        data = load_text_data(cfg.data)
-    if data.unlabeled is None:
-        raise ConfigError(
-            "distillation learns from unlabeled text, but the config has no `data.unlabeled` and "
-            "`data.sampling.rest_as_unlabeled` is false; add unlabeled text."
-        )
+    data = load_teacher_pool(cfg, "distillation")
     pool = data.unlabeled
-    texts = pool["text"]
+    texts = pool["text"] if "text" in pool.column_names else [" ".join(words) for words in pool["tokens"]]
     plan = {
         "teacher": str(teacher_dir.resolve()),
         "teacher_fingerprint": weights_fingerprint(teacher_dir),
@@ -222,23 +224,26 @@ def teacher_targets(cfg: RunConfig, teacher_dir: Path, temperature: float, out_d
         "shard_size": shard_size,
     }
     manifest_path = out_dir / MANIFEST
+    shards_dir = out_dir.parent / f".{out_dir.name}.shards"
+    plan_file = shards_dir / "plan.json"
     if manifest_path.is_file():
         manifest = json.loads(manifest_path.read_text())
         if {k: manifest.get(k) for k in plan} == plan:
             state.print(f"reusing the teacher targets in {out_dir} (teacher {teacher_dir}, T={temperature})")
+            if state.is_main_process and plan_file.is_file() and json.loads(plan_file.read_text()) == plan:
+                shutil.rmtree(shards_dir)  # the shards of these targets, left by a stop right after their merge
             state.wait_for_everyone()
             return {**manifest, "reused": True}
         changed = sorted(k for k in plan if manifest.get(k) != plan[k])
         state.print(f"the teacher targets in {out_dir} were made with another {changed}; recomputing them.")
     state.wait_for_everyone()  # every process has read the manifest before anything is replaced
 
-    shards_dir = out_dir.parent / f".{out_dir.name}.shards"
     if state.is_main_process:
-        plan_file = shards_dir / "plan.json"
         if plan_file.is_file() and json.loads(plan_file.read_text()) != plan:
             shutil.rmtree(shards_dir)  # shards of another teacher / data: not reusable
-        shards_dir.mkdir(parents=True, exist_ok=True)
-        plan_file.write_text(json.dumps(plan, indent=2))
+        if not plan_file.is_file():  # written once: a stop never leaves half a plan to resume from
+            shards_dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(plan_file, json.dumps(plan, indent=2))
     state.wait_for_everyone()
 
     started = time.time()
@@ -250,7 +255,6 @@ def teacher_targets(cfg: RunConfig, teacher_dir: Path, temperature: float, out_d
             "distill from a teacher trained on the same classes (in the same order)."
         )
     num_shards = math.ceil(len(pool) / shard_size)
-    computed = 0
     for i in range(num_shards):
         if i % state.num_processes != state.process_index:
             continue
@@ -258,31 +262,44 @@ def teacher_targets(cfg: RunConfig, teacher_dir: Path, temperature: float, out_d
         if path.is_file():
             continue  # done before a stop: resumed
         start, stop = i * shard_size, min(len(pool), (i + 1) * shard_size)
-        ids = task.tokenize(tokenizer, texts[start:stop], cfg.data.max_length)["input_ids"]
-        logits = local_logits(teacher, ids, cfg.trainer.eval_batch_size, tokenizer.pad_token_id, state.device)
-        probs = softmax(logits / temperature).astype(np.float32)
+        if task.token_level:  # NER: soft targets per word, stored flat with the number of words per row
+            rows = task.encode(pool.select(range(start, stop)), tokenizer, cfg.data, data.label_names)
+            logits = local_logits(teacher, rows["input_ids"], cfg.trainer.eval_batch_size, tokenizer.pad_token_id, state.device)
+            words = task.word_soft_targets(logits, rows, temperature)
+            probs, lengths = np.concatenate(words).astype(np.float32), np.asarray([len(w) for w in words])
+        else:
+            ids = task.tokenize(tokenizer, texts[start:stop], cfg.data.max_length)["input_ids"]
+            logits = local_logits(teacher, ids, cfg.trainer.eval_batch_size, tokenizer.pad_token_id, state.device)
+            probs, lengths = softmax(logits / temperature).astype(np.float32), np.ones(stop - start, dtype=np.int64)
         tmp = path.with_name(f".{path.name}.tmp")
         with open(tmp, "wb") as f:
-            np.savez(f, probs=probs, process=np.int64(state.process_index), start=np.int64(start))
+            np.savez(f, probs=probs, lengths=lengths, process=np.int64(state.process_index), start=np.int64(start))
         os.replace(tmp, path)
-        computed += 1
     del teacher
     state.wait_for_everyone()
 
     if state.is_main_process:
-        probs, shards = [], []
+        probs, lengths, shards = [], [], []
         for i in range(num_shards):
             with np.load(shards_dir / f"shard_{i:06d}.npz") as shard:
                 probs.append(shard["probs"])
-                shards.append({"shard": i, "start": int(shard["start"]), "rows": len(shard["probs"]),
+                lengths.append(shard["lengths"])
+                shards.append({"shard": i, "start": int(shard["start"]), "rows": len(shard["lengths"]),
                                "process": int(shard["process"])})
-        probs = np.concatenate(probs)
-        assert len(probs) == len(pool), (len(probs), len(pool))
-        labeled = pool.add_column(PSEUDO_TARGET, probs.tolist())
+        probs, lengths = np.concatenate(probs), np.concatenate(lengths)
+        assert len(lengths) == len(pool), (len(lengths), len(pool))
+        if task.token_level:  # [W_i, C] per sentence
+            targets = [p.tolist() for p in np.split(probs, np.cumsum(lengths)[:-1])]
+        else:
+            targets = probs.tolist()
+        labeled = pool.add_column(PSEUDO_TARGET, targets)
         manifest = {**plan, "shards": shards, "seconds": round(time.time() - started, 1),
                     "created": time.strftime("%Y-%m-%d %H:%M:%S")}
         if ANALYSIS_LABEL in pool.column_names:  # the pool's true labels are known (benchmark protocol)
-            manifest["teacher_pool_accuracy"] = float((probs.argmax(1) == np.asarray(pool[ANALYSIS_LABEL])).mean())
+            truth = pool[ANALYSIS_LABEL]
+            truth = np.concatenate([np.asarray(t) for t in truth]) if task.token_level else np.asarray(truth)
+            seen = probs.sum(axis=1) > 0  # NER: words the tokenizer dropped have no target
+            manifest["teacher_pool_accuracy"] = float((probs.argmax(1) == truth)[seen].mean())
         tmp = out_dir.with_name(f".{out_dir.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         labeled.save_to_disk(str(tmp))
@@ -451,7 +468,7 @@ def distill(cfg: RunConfig, dcfg: DistillConfig, *, resume: bool = False, overwr
     teacher_dir = resolve_teacher(dcfg.teacher)
     if state.is_main_process:
         _prepare_distill_dir(out, dcfg, resume=resume, overwrite=overwrite)
-        (out / DISTILL_FILE).write_text(yaml.safe_dump(asdict(dcfg), sort_keys=False))
+        write_text_atomic(out / DISTILL_FILE, yaml.safe_dump(asdict(dcfg), sort_keys=False))  # rewritten on every resume
     state.wait_for_everyone()
 
     targets = teacher_targets(cfg, teacher_dir, dcfg.temperature, out / TEACHER_TARGETS, dcfg.shard_size)
@@ -477,9 +494,7 @@ def distill(cfg: RunConfig, dcfg: DistillConfig, *, resume: bool = False, overwr
         "teacher_targets": {k: targets.get(k) for k in ("num_rows", "reused", "seconds", "teacher_pool_accuracy", "shards")},
     }
     if state.is_main_process:
-        tmp = out / f".{METRICS_FILE}.tmp"
-        tmp.write_text(json.dumps(metrics, indent=2))
-        os.replace(tmp, out / METRICS_FILE)
+        write_text_atomic(out / METRICS_FILE, json.dumps(metrics, indent=2))
     if torch.distributed.is_available() and torch.distributed.is_initialized():  # train() may have ended the group
         state.wait_for_everyone()
     return metrics

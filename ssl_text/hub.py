@@ -186,7 +186,7 @@ def _dataset_card(repo_id: str, splits: dict[str, list[str]], source: Path, dsdi
 
 Uploaded with `ssl-text push-dataset` from the `save_to_disk` folder `{source.name}`.
 Columns named `aug_0`, `aug_1`, ... hold precomputed augmentations (for example back-translations)
-that ssl-text draws as views of the unlabeled text (`views.strong.aug_columns`).
+that ssl-text draws as views of the unlabeled text (`back_translation` in a view pipeline, or `views.strong.aug_columns`).
 
 | split | rows | columns |
 |---|---|---|

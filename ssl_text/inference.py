@@ -13,7 +13,8 @@ from ssl_text.batching import pad_ids
 def predict_logits(
     accelerator: Accelerator, model: torch.nn.Module, dataset, batch_size: int, pad_token_id: int
 ) -> np.ndarray:
-    """Logits for every row of `dataset` (which has `input_ids`), in the dataset's order. [N, C]"""
+    """Logits for every row of `dataset` (which has `input_ids`), in the dataset's order: [N, C] for
+    sequence classification; for token classification a list of N arrays [L_i, C], one per row."""
     ids = dataset["input_ids"]
     order = np.argsort([-len(x) for x in ids], kind="stable")  # longest first: little padding
 
@@ -32,10 +33,18 @@ def predict_logits(
             position = batch.pop("position")
             with accelerator.autocast():
                 logits = model(**batch).logits.float()
+            if logits.dim() == 3:  # per token: processes may pad to different widths
+                logits = accelerator.pad_across_processes(logits, dim=1)
             logits, position = accelerator.gather_for_metrics((logits, position))
             chunks.append(logits.cpu())
             positions.append(position.cpu())
     model.train(was_training)
+    if chunks and chunks[0].dim() == 3:
+        rows: list = [None] * len(ids)
+        for chunk, pos in zip(chunks, positions):
+            for row, p in zip(chunk.numpy(), pos.tolist()):
+                rows[p] = row[: len(ids[p])]
+        return rows
     logits = torch.cat(chunks).numpy()
     out = np.empty_like(logits)
     out[torch.cat(positions).numpy()] = logits

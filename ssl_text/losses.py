@@ -17,6 +17,12 @@ def confidence_mask(probs: torch.Tensor, tau: float) -> torch.Tensor:
     return (probs.max(dim=-1).values >= tau).to(probs.dtype)
 
 
+def target_confidence_mask(probs: torch.Tensor, targets: torch.Tensor, tau: float) -> torch.Tensor:
+    """1.0 where the probability of the chosen target is at least `tau`. probs [N, C], targets [N] -> [N].
+    Equals `confidence_mask` for argmax targets; differs where a decoder (valid BIO) overrode the argmax."""
+    return (probs.gather(-1, targets[:, None]).squeeze(-1) >= tau).to(probs.dtype)
+
+
 def sharpen(probs: torch.Tensor, T: float) -> torch.Tensor:
     """Temperature sharpening p_i^(1/T) / sum_j p_j^(1/T) (MixMatch, UDA). probs: [..., C]."""
     powered = probs.clamp_min(1e-12).pow(1.0 / T)

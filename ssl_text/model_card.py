@@ -15,6 +15,7 @@ from pathlib import Path
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+from ssl_text.augment.registry import view_steps
 from ssl_text.config import DatasetSpec, RunConfig, parse_config, read_yaml
 
 # `packaged:<name>` models (see ssl_text/models.py) and the Hub repos they were copied from.
@@ -26,6 +27,9 @@ METRICS = {  # metrics.json key -> (model-index metric type, readable name, metr
     "accuracy": ("accuracy", "accuracy", None),
     "macro_f1": ("f1", "macro F1", "macro"),
     "mcc": ("matthews_correlation", "Matthews correlation", None),
+    "f1": ("f1", "entity-level micro F1", "micro"),  # NER (seqeval)
+    "precision": ("precision", "entity-level micro precision", "micro"),
+    "recall": ("recall", "entity-level micro recall", "micro"),
 }
 VIEW_USE = {"ulb_weak": "weak", "ulb_strong": "strong"}
 
@@ -154,6 +158,36 @@ def _fmt(value) -> str:
     return f"`{value}`" if isinstance(value, str) else str(value)
 
 
+def _usage(task_type: str, repo_id: str, run_dir: Path) -> str:
+    """How to load the model: a `transformers.pipeline` call, or ssl-text for projection-head classifiers."""
+    from ssl_text.projection import is_projection_classifier
+    from ssl_text.trainer import BEST
+
+    if is_projection_classifier(run_dir / BEST):
+        return f"""This classifier sits on a layer of a SimCLRv2 projection head (`model.projection_head_layers` > 0),
+which `transformers` has no class for; load it with ssl-text:
+
+```python
+from huggingface_hub import snapshot_download
+from ssl_text.projection import load_projection_classifier
+
+model = load_projection_classifier(snapshot_download("{repo_id}"))
+```"""
+    if task_type == "token-classification":
+        return f"""```python
+from transformers import pipeline
+
+ner = pipeline("token-classification", model="{repo_id}", aggregation_strategy="simple")
+ner("Put the sentence to tag here.")
+```"""
+    return f"""```python
+from transformers import pipeline
+
+classify = pipeline("{task_type}", model="{repo_id}")
+classify("Put the text to classify here.")
+```"""
+
+
 def _card_body(cfg: RunConfig, metrics: dict, labels: list[str], repo_id: str, task_type: str, run_dir: Path) -> str:
     from ssl_text.algorithms import algorithm_class
 
@@ -171,9 +205,13 @@ def _card_body(cfg: RunConfig, metrics: dict, labels: list[str], repo_id: str, t
         + ("; the rest of the labeled file, labels removed, joined the unlabeled pool" if sampling.rest_as_unlabeled else "")
         + ")"
         if sampling.num_per_class is not None
+        else f" ({sampling.num_examples} drawn at random with seed {sampling.seed}"
+        + ("; the rest of the labeled file, labels removed, joined the unlabeled pool" if sampling.rest_as_unlabeled else "")
+        + ")"
+        if sampling.num_examples is not None
         else ""
     )
-    select_metric = t.select_metric
+    select_metric = metrics.get("select_metric", t.select_metric)
     selected = (
         f"best validation `{select_metric}`, at step {metrics.get('selected_step')} of {t.max_steps}"
         if metrics.get("selected_on") == "validation"
@@ -185,16 +223,13 @@ def _card_body(cfg: RunConfig, metrics: dict, labels: list[str], repo_id: str, t
     if views_used:
         rows = []
         for view in views_used:
-            v = getattr(cfg.views, view)
-            rows.append(
-                f"| {view} | {', '.join(f'`{c}`' for c in v.aug_columns) or 'none (original text)'} "
-                f"| {v.mask_prob:g} | {v.delete_prob:g} |"
-            )
+            steps = view_steps(getattr(cfg.views, view), f"views.{view}")
+            rows.append(f"| {view} | {' then '.join(f'`{s}`' for s in steps) or 'none (the original text)'} |")
         views_text = (
-            "Unlabeled text is seen through these views. Precomputed columns (e.g. back-translations) replace the "
-            "text when the unlabeled data has them, one drawn per example; then tokens are masked or deleted at random.\n\n"
-            "| view | precomputed augmentation columns | token mask prob. | token delete prob. |\n|---|---|---|---|\n"
-            + "\n".join(rows)
+            "Unlabeled text is seen through these views: each applies its augmentation operations in order, with "
+            "fresh random draws for every batch (`back_translation` draws one precomputed paraphrase column per "
+            "example; ssl_text/augment/registry.py lists every operation).\n\n"
+            "| view | augmentation operations |\n|---|---|\n" + "\n".join(rows)
         )
     else:
         views_text = "None: this algorithm trains on the labeled text only, without augmentation."
@@ -255,12 +290,7 @@ Labels: {label_text}.
 
 ## Use it
 
-```python
-from transformers import pipeline
-
-classify = pipeline("{task_type}", model="{repo_id}")
-classify("Put the text to classify here.")
-```
+{_usage(task_type, repo_id, run_dir)}
 
 ## Training
 

@@ -5,6 +5,7 @@
                          (falling back to metrics.json's validation history when there are none)
   confusion_matrix.png   the selected model on the test split (validation when there is no test
                          split), from metrics.json's `confusion_matrix`
+  entity_f1.png          NER runs: F1 per entity type on the test split (validation when there is none)
 
 matplotlib draws through its Agg canvas directly: no pyplot, no global backend switch, no display.
 `write_run_plots(run_dir)` only reads the run directory, so it also redraws the plots of an old run.
@@ -21,6 +22,7 @@ import numpy as np
 PLOTS_DIR = "plots"
 CURVES_FILE = "training_curves.png"
 CONFUSION_FILE = "confusion_matrix.png"
+ENTITY_F1_FILE = "entity_f1.png"
 
 
 def confusion_matrix(predictions, references, num_classes: int) -> list[list[int]]:
@@ -159,4 +161,32 @@ def write_run_plots(run_dir: str | Path) -> list[Path]:
         correct = sum(cm["matrix"][i][i] for i in range(len(cm["matrix"])))
         title = f"confusion matrix on {cm['split']} ({total} examples, accuracy {correct / max(total, 1):.1%})"
         written.append(plot_confusion_matrix(cm["matrix"], cm["labels"], title, out / CONFUSION_FILE))
+    scores = per_entity_f1(metrics)
+    if scores:
+        written.append(plot_entity_f1(scores, metrics, out / ENTITY_F1_FILE))
     return written
+
+
+def per_entity_f1(metrics: dict) -> dict[str, float]:
+    """NER runs: entity type -> F1 on the test split (validation when there is none); empty otherwise."""
+    split = metrics.get("test") or metrics.get("validation") or {}
+    return {k[: -len("_f1")]: v for k, v in split.items() if k.endswith("_f1") and k not in ("macro_f1",)}
+
+
+def plot_entity_f1(scores: dict[str, float], metrics: dict, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    split = "test" if metrics.get("test") else "validation"
+    overall = (metrics.get(split) or {}).get("f1")
+    fig = Figure(figsize=(1.2 * len(scores) + 2, 3.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    names = sorted(scores)
+    bars = ax.bar(names, [scores[n] for n in names], color="#4c72b0")
+    ax.bar_label(bars, labels=[f"{scores[n]:.2f}" for n in names], fontsize=9)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("entity F1")
+    ax.set_title(f"per-entity F1 on {split}" + (f" (micro F1 {overall:.3f})" if overall is not None else ""), fontsize=11)
+    fig.savefig(path, dpi=110)
+    return path

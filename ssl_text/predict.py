@@ -12,7 +12,7 @@ from accelerate import Accelerator
 from transformers import AutoConfig
 
 from ssl_text.config import DatasetSpec, RunConfig, parse_config, read_yaml
-from ssl_text.data import DataError, add_label_ids, add_text_column, load_spec, valid_unicode
+from ssl_text.data import DataError, load_spec, valid_unicode
 from ssl_text.inference import predict_logits, softmax
 from ssl_text.train import CONFIG_FILE, tokenize_column
 from ssl_text.trainer import BEST
@@ -43,12 +43,10 @@ def evaluate_run(run_dir: str, spec: DatasetSpec, batch_size: int = 64) -> dict:
     cfg, model_dir = load_run(run_dir)
     task, tokenizer, model, label_names = _load_model(cfg, model_dir)
     accelerator = Accelerator()
-    ds = add_text_column(load_spec(spec), spec, "--data")
-    ds = add_label_ids(ds, spec, cfg.data, label_names, "--data")
-    ds = tokenize_column(ds, task, tokenizer, cfg.data.max_length, "text", "input_ids")
+    ds = task.encode(task.load_eval_split(spec, cfg.data, label_names, "--data"), tokenizer, cfg.data, label_names)
     model = accelerator.prepare(model)
     logits = predict_logits(accelerator, model, ds, batch_size, tokenizer.pad_token_id)
-    return task.compute_metrics(logits.argmax(-1), np.asarray(ds["label"]))
+    return task.score(logits, ds, label_names)[0]
 
 
 def eval_spec_from_args(cfg: RunConfig, path: str, split: str | None, column_names, text_columns, label_column):
@@ -78,10 +76,14 @@ def read_texts(path: str, text_column: str) -> list[str]:
 
 
 def predict_texts(run_dir: str, texts: list[str], batch_size: int = 64) -> list[dict]:
+    """One record per text: the label and class probabilities, or (NER) the entity spans."""
     cfg, model_dir = load_run(run_dir)
     task, tokenizer, model, label_names = _load_model(cfg, model_dir)
+    texts = [valid_unicode(t) for t in texts]
+    if task.token_level:
+        return task.predict_entities(model, tokenizer, texts, batch_size)
     accelerator = Accelerator()
-    ds = datasets.Dataset.from_dict({"text": [valid_unicode(t) for t in texts]})
+    ds = datasets.Dataset.from_dict({"text": texts})
     ds = tokenize_column(ds, task, tokenizer, cfg.data.max_length, "text", "input_ids")
     model = accelerator.prepare(model)
     probs = softmax(predict_logits(accelerator, model, ds, batch_size, tokenizer.pad_token_id))

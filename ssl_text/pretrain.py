@@ -42,6 +42,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from ssl_text.algorithms.base import LB, LossOutput, TrainState
+from ssl_text.augment.registry import check_view
 from ssl_text.batching import BatchStream, pad_ids
 from ssl_text.config import (
     ConfigError,
@@ -57,7 +58,7 @@ from ssl_text.config import (
 from ssl_text.contrastive import ContrastiveCollator, ContrastiveObjective
 from ssl_text.data import _fingerprints, add_text_column, load_spec
 from ssl_text.models import resolve_model_path
-from ssl_text.run_dir import acquire_lock, prepare_run_dir, release_lock
+from ssl_text.run_dir import acquire_lock, prepare_run_dir, release_lock, write_text_atomic
 from ssl_text.trainer import BEST, Trainer, mixed_precision_for
 from tasks import build_task
 
@@ -142,17 +143,7 @@ def _validate_contrastive(p: PretrainConfig, source: str) -> None:
     if p.projection_hidden_dim is not None and p.projection_hidden_dim < 1:
         raise ConfigError(f"{source}: `pretrain.projection_hidden_dim` is {p.projection_hidden_dim}; expected a positive integer.")
     for name in ("view1", "view2"):
-        v = getattr(p, name)
-        for key, ok, expected in (("mask_prob", 0.0 <= v.mask_prob < 1.0, "a value in [0, 1)"),
-                                  ("delete_prob", 0.0 <= v.delete_prob < 1.0, "a value in [0, 1)"),
-                                  ("blosum_prob", 0.0 <= v.blosum_prob < 1.0, "a value in [0, 1)"),
-                                  ("crop_prob", 0.0 <= v.crop_prob <= 1.0, "a value in [0, 1]"),
-                                  ("crop_min_fraction", 0.0 < v.crop_min_fraction <= 1.0, "a value in (0, 1]"),
-                                  ("blosum_temperature", v.blosum_temperature > 0.0, "a positive value")):
-            if not ok:
-                raise ConfigError(f"{source}: `pretrain.{name}.{key}` is {getattr(v, key)}; expected {expected}.")
-        if v.aug_columns:
-            raise ConfigError(f"{source}: `pretrain.{name}.aug_columns` is not supported in pretraining; leave it empty.")
+        check_view(getattr(p, name), f"pretrain.{name}", source, text_ops=False)
 
 
 def load_pretrain_config(path: str | Path, overrides: list[str] | None = None) -> PretrainRunConfig:
@@ -470,5 +461,5 @@ def _pretrain(cfg: PretrainRunConfig, accelerator: Accelerator, run_dir: Path, r
     metrics["total_seconds"] = round(time.time() - started, 1)
     accelerator.end_training()
     if accelerator.is_main_process:
-        (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+        write_text_atomic(run_dir / METRICS_FILE, json.dumps(metrics, indent=2))
     return metrics

@@ -135,62 +135,19 @@ def random_crop(
 
 
 class ResidueVocab:
-    """What the residue views need from a tokenizer: its vocabulary, specials, pad id and tables."""
+    """A tokenizer's vocabulary and its BLOSUM62 substitution tables, one per temperature."""
 
     def __init__(self, tokenizer):
         self.vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-        self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)))
-        self.pad_token_id = tokenizer.pad_token_id
         self._tables: dict[float, torch.Tensor] = {}
 
-    @classmethod
-    def for_views(cls, tokenizer, views) -> "ResidueVocab | None":
-        """None when no view uses a residue operation; refuses BLOSUM on a non-protein vocabulary."""
-        views = list(views)
-        if not any(v.blosum_prob > 0 or v.crop_prob > 0 for v in views):
-            return None
-        out = cls(tokenizer)
-        for v in views:
-            if v.blosum_prob > 0:
-                if len(out.vocab) > 4096:
-                    raise ValueError(
-                        f"blosum_prob is {v.blosum_prob} but the tokenizer has {len(out.vocab)} tokens; BLOSUM "
-                        "substitution needs a residue-level protein tokenizer (task: protein)."
-                    )
-                out.table(v.blosum_temperature)  # build now: fail before training, not at the first batch
-        return out
-
     def table(self, temperature: float) -> torch.Tensor:
+        """`substitution_table(vocab, temperature)`; refuses a non-protein (large) vocabulary."""
+        if len(self.vocab) > 4096:
+            raise ValueError(
+                f"the tokenizer has {len(self.vocab)} tokens; BLOSUM substitution needs a residue-level protein "
+                "tokenizer (task: protein)."
+            )
         if temperature not in self._tables:
             self._tables[temperature] = substitution_table(self.vocab, temperature)
         return self._tables[temperature]
-
-
-def apply_residue_views(
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
-    view,  # ViewConfig
-    residues: ResidueVocab | None,
-    generator: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Crop, then substitute, as `view` asks; draws no random numbers when neither is on."""
-    if residues is None or (view.crop_prob <= 0 and view.blosum_prob <= 0):
-        return input_ids, attention_mask
-    if view.crop_prob > 0:
-        special = torch.isin(input_ids, residues.special_ids) | (attention_mask == 0)
-        input_ids, attention_mask = random_crop(
-            input_ids,
-            attention_mask,
-            special,
-            prob=view.crop_prob,
-            min_fraction=view.crop_min_fraction,
-            pad_token_id=residues.pad_token_id,
-            generator=generator,
-        )
-    if view.blosum_prob > 0:
-        editable = ~torch.isin(input_ids, residues.special_ids) & (attention_mask > 0)
-        input_ids = blosum_substitute(
-            input_ids, editable, residues.table(view.blosum_temperature), view.blosum_prob, generator
-        )
-    return input_ids, attention_mask
-

@@ -54,6 +54,14 @@ def prepare_run_dir(path: str | Path, *, resume: bool, overwrite: bool) -> Path:
     return run_dir
 
 
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write `path` through a temporary sibling and a rename: a kill leaves the old file or the new one, never half."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def acquire_lock(run_dir: Path) -> None:
     (run_dir / LOCK).write_text(str(os.getpid()))
 

@@ -33,15 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import yaml
 from accelerate import Accelerator, PartialState
 
 from ssl_text.algorithms.noisy_student import NoisyStudent
-from ssl_text.config import ConfigError, DatasetSpec, RunConfig, parse_config, save_config, to_dict
-from ssl_text.data import ANALYSIS_LABEL, INDEX, PSEUDO_TARGET, load_text_data
+from ssl_text.config import ConfigError, DatasetSpec, RunConfig, parse_config, to_dict
+from ssl_text.data import ANALYSIS_LABEL, INDEX, PSEUDO_TARGET
 from ssl_text.inference import predict_logits, softmax
-from ssl_text.run_dir import RunDirError
-from ssl_text.train import CONFIG_FILE, check_resume_config, tokenize_column, train
+from ssl_text.run_dir import RunDirError, write_text_atomic
+from ssl_text.train import CONFIG_FILE, check_resume_config, train
 from ssl_text.trainer import BEST
+from ssl_text.unlabeled_pool import load_teacher_pool
 from tasks import build_task
 
 ROUNDS_FILE = "rounds.json"
@@ -119,31 +121,33 @@ def label_pool(cfg: RunConfig, teacher_dir: Path, labeling: PseudoLabeling, pool
         return json.loads(stats_file.read_text())
     accelerator = Accelerator()
     task = build_task(cfg.task)
-    with accelerator.main_process_first():
-        data = load_text_data(cfg.data)
-    if data.unlabeled is None:
-        raise ConfigError(
-            "self-training labels the unlabeled pool, but the config has no `data.unlabeled` and "
-            "`data.sampling.rest_as_unlabeled` is false; add unlabeled text."
-        )
+    data = load_teacher_pool(cfg, "self-training")
     tokenizer = task.load_tokenizer(str(teacher_dir))
     teacher = accelerator.prepare(task.load_model(str(teacher_dir), data.label_names))
     with accelerator.main_process_first():
-        pool = tokenize_column(data.unlabeled, task, tokenizer, cfg.data.max_length, "text", "input_ids")
-    probs = softmax(predict_logits(accelerator, teacher, pool, cfg.trainer.eval_batch_size, tokenizer.pad_token_id))
-    labeled = np.asarray(data.labeled["label"])
-    prior = np.bincount(labeled, minlength=len(data.label_names)) / len(labeled)
-    rows, targets = select_pseudo_labels(probs, labeling, prior)
+        pool = task.encode(data.unlabeled, tokenizer, cfg.data, data.label_names)
+    logits = predict_logits(accelerator, teacher, pool, cfg.trainer.eval_batch_size, tokenizer.pad_token_id)
+    if task.token_level:  # NER: targets per word of each sentence, decoded into valid BIO sequences
+        if labeling.balance:
+            raise ConfigError("--balance resamples whole examples by class, which NER sentences do not have; drop it.")
+        rows, targets, stats = task.pseudo_tag_pool(logits, pool, data.label_names, labeling.tau, labeling.hard_labels)
+        highest = max((float(softmax(x).max()) for x in logits), default=0.0)
+    else:
+        probs = softmax(logits)
+        labeled = np.asarray(data.labeled["label"])
+        prior = np.bincount(labeled, minlength=len(data.label_names)) / len(labeled)
+        rows, targets = select_pseudo_labels(probs, labeling, prior)
+        truth = np.asarray(data.unlabeled[ANALYSIS_LABEL]) if ANALYSIS_LABEL in data.unlabeled.column_names else None
+        stats = pool_stats(probs, rows, targets, data.label_names, truth) if len(rows) else None
+        targets, highest = targets.tolist(), float(probs.max())
     if len(rows) == 0:
         raise ConfigError(
             f"no unlabeled example reached the confidence tau={labeling.tau} of the teacher in {teacher_dir} "
-            f"(its highest confidence is {probs.max():.3f}); lower --tau."
+            f"(its highest confidence is {highest:.3f}); lower --tau."
         )
-    truth = np.asarray(data.unlabeled[ANALYSIS_LABEL]) if ANALYSIS_LABEL in data.unlabeled.column_names else None
-    stats = pool_stats(probs, rows, targets, data.label_names, truth)
     if accelerator.is_main_process:
         chosen = data.unlabeled.remove_columns(INDEX).select(rows.tolist())
-        chosen = chosen.add_column(PSEUDO_TARGET, targets.tolist())
+        chosen = chosen.add_column(PSEUDO_TARGET, targets)
         tmp = pool_dir.with_name(f".{pool_dir.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         chosen.save_to_disk(str(tmp))
@@ -221,9 +225,7 @@ def self_train(
                 "rounds": [records[k] for k in sorted(records)],
                 "pseudo_labeling": dataclasses.asdict(labeling),
             }
-            tmp = rounds_file.with_name(f".{ROUNDS_FILE}.tmp")
-            tmp.write_text(json.dumps(summary, indent=2))
-            os.replace(tmp, rounds_file)
+            write_text_atomic(rounds_file, json.dumps(summary, indent=2))
         state.wait_for_everyone()
     return [records[k] for k in sorted(records)]
 
@@ -241,4 +243,4 @@ def _prepare_output(out: Path, cfg: RunConfig, *, resume: bool, overwrite: bool)
             )
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out / CONFIG_FILE)
+    write_text_atomic(out / CONFIG_FILE, yaml.safe_dump(to_dict(cfg), sort_keys=False))  # rewritten on every resume

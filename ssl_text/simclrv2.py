@@ -148,8 +148,11 @@ def load_simclrv2_config(path: str | Path, overrides: list[str] | None = None) -
 
 
 def stage_done(stage: str, run_dir: Path) -> bool:
-    output = run_dir / ("encoder" if stage == "pretrain" else "best")
-    return (run_dir / "metrics.json").is_file() and output.is_dir()
+    output, metrics = run_dir / ("encoder" if stage == "pretrain" else "best"), run_dir / "metrics.json"
+    if not (metrics.is_file() and output.is_dir()):
+        return False
+    # the student's run writes metrics.json before `distill` adds its section: a stop in between is unfinished
+    return stage != "distill" or "distill" in json.loads(metrics.read_text())
 
 
 def _check_finished_stage(stage: str, run_dir: Path, cfg) -> None:

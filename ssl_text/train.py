@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import datasets
@@ -25,14 +25,15 @@ from accelerate.utils import set_seed
 
 from ssl_text.algorithms import build_algorithm
 from ssl_text.batching import BatchStream
-from ssl_text.collate import TextCollator, aug_ids_column
-from ssl_text.config import ConfigError, RunConfig, read_yaml, save_config, to_dict
-from ssl_text.data import load_text_data
+from ssl_text.collate import build_collator
+from ssl_text.config import ConfigError, RunConfig, parse_config, read_yaml, save_config, to_dict
+from ssl_text.data import tokenize_column  # noqa: F401  (ssl_text.train.tokenize_column is public)
 from ssl_text.inference import predict_logits
 from ssl_text.models import resolve_model_path
 from ssl_text.plots import confusion_matrix, write_run_plots
 from ssl_text.projection import load_classifier
-from ssl_text.run_dir import acquire_lock, check_run_dir, prepare_run_dir, release_lock
+from ssl_text.run_dir import acquire_lock, check_run_dir, prepare_run_dir, release_lock, write_text_atomic
+from ssl_text.streaming import check_streamable, unlabeled_batches
 from ssl_text.trainer import BEST, Trainer, mixed_precision_for
 from tasks import build_task
 from tasks.text_classification import ModelMismatchError
@@ -41,21 +42,15 @@ CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 
 
-def tokenize_column(dataset: datasets.Dataset, task, tokenizer, max_length: int, column: str, out: str):
-    """Cached `datasets.map` tokenization of one text column into token ids."""
-
-    def encode(batch):
-        texts = [t if t else "" for t in batch[column]]
-        return {out: task.tokenize(tokenizer, texts, max_length)["input_ids"]}
-
-    return dataset.map(encode, batched=True, desc=f"tokenize {column}")
-
-
 def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
     saved_path = run_dir / CONFIG_FILE
     if not saved_path.exists():
         return
     saved = read_yaml(saved_path)
+    try:  # fields added since the run was started take their defaults, so they do not count as changes
+        saved = to_dict(parse_config(saved, str(saved_path)))
+    except ConfigError:
+        pass  # compared as written: the differing keys are named below
     current = to_dict(cfg)
     saved.pop("output_dir", None), current.pop("output_dir", None)  # a run directory may be moved
     saved.pop("hub", None), current.pop("hub", None)  # where the model is published does not change training
@@ -124,26 +119,33 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> d
 def prepare(cfg: RunConfig, accelerator: Accelerator) -> Prepared:
     # 1. Data, task, tokenizer and model.
     task = build_task(cfg.task)
+    task.check_views(cfg.views)
     with accelerator.main_process_first():
-        data = load_text_data(cfg.data)
+        data = task.load_data(cfg.data)
     model_path = resolve_model_path(cfg.model.name_or_path)
     tokenizer = task.load_tokenizer(model_path)
     model = load_classifier(task, model_path, data.label_names, cfg.model.projection_head_layers)
     check_tokenizer_fits_model(tokenizer, model, model_path)
     algorithm = build_algorithm(cfg.algorithm, len(data.label_names))
+    if task.token_level and not getattr(algorithm, "token_level", False):
+        from ssl_text.algorithms import ALGORITHMS
+
+        supported = sorted(name for name, cls in ALGORITHMS.items() if getattr(cls, "token_level", False))
+        raise ConfigError(
+            f"algorithm `{cfg.algorithm.name}` works on one label per text, but task `{cfg.task}` labels every "
+            f"token; choose one of the token-level algorithms {supported}."
+        )
     needs_unlabeled = any(view.startswith("ulb") for view in algorithm.views)
     if needs_unlabeled and data.unlabeled is None:
         raise ConfigError(
             f"algorithm `{cfg.algorithm.name}` learns from unlabeled text but the config has no "
             "`data.unlabeled` and `data.sampling.rest_as_unlabeled` is false; add one, or use `supervised`."
         )
+    check_streamable(algorithm, cfg.algorithm.name, data.unlabeled if needs_unlabeled else None)
 
     # 2. Tokenize once (cached by `datasets`), then stream padded batches.
-    def encode(ds, columns=("text",)):
-        for column in columns:
-            out = "input_ids" if column == "text" else aug_ids_column(column)
-            ds = tokenize_column(ds, task, tokenizer, cfg.data.max_length, column, out)
-        return ds
+    def encode(ds, extra_columns=()):
+        return task.encode(ds, tokenizer, cfg.data, data.label_names, extra_columns) if ds is not None else None
 
     with accelerator.main_process_first():
         labeled = encode(data.labeled)
@@ -151,9 +153,10 @@ def prepare(cfg: RunConfig, accelerator: Accelerator) -> Prepared:
             {c for view in (cfg.views.weak, cfg.views.strong) for c in view.aug_columns}
             & set(data.unlabeled.column_names if data.unlabeled is not None else [])
         )
-        unlabeled = encode(data.unlabeled, ["text", *aug_columns]) if needs_unlabeled else None
-        validation = encode(data.validation) if data.validation is not None else None
-        test = encode(data.test) if data.test is not None else None
+        streamed = isinstance(data.unlabeled, datasets.IterableDataset)  # tokenized as drawn (ssl_text/streaming.py)
+        unlabeled = (data.unlabeled if streamed else encode(data.unlabeled, aug_columns)) if needs_unlabeled else None
+        validation = encode(data.validation)
+        test = encode(data.test)
 
     return Prepared(task, tokenizer, model, algorithm, data.label_names, labeled, unlabeled, validation, test)
 
@@ -171,19 +174,18 @@ def _train(cfg: RunConfig, accelerator: Accelerator, p: Prepared, run_dir: Path,
     t = cfg.trainer
     task, tokenizer, algorithm = p.task, p.tokenizer, p.algorithm
     labeled, unlabeled, validation, test = p.labeled, p.unlabeled, p.validation, p.test
-    collator = TextCollator(tokenizer, cfg.views, algorithm.views)
+    collator = build_collator(task, tokenizer, cfg, algorithm.views, unlabeled, labeled, p.label_names)
     rank, world = accelerator.process_index, accelerator.num_processes
     lb_stream = BatchStream(labeled, t.lb_batch_size, t.seed, collator.labeled, rank, world, salt=1)
     ulb_stream = (
-        BatchStream(unlabeled, t.lb_batch_size * t.mu, t.seed, collator.unlabeled, rank, world, salt=2)
+        unlabeled_batches(unlabeled, cfg, task, tokenizer, collator.unlabeled, rank, world)
         if unlabeled is not None
         else None
     )
 
     def evaluate(model, dataset=validation, return_predictions: bool = False):
         logits = predict_logits(accelerator, model, dataset, t.eval_batch_size, tokenizer.pad_token_id)
-        predictions, references = logits.argmax(-1), np.asarray(dataset["label"])
-        metrics = task.compute_metrics(predictions, references)
+        metrics, predictions, references = task.score(logits, dataset, p.label_names)
         return (metrics, predictions, references) if return_predictions else metrics
 
     def save_model(model, path: Path) -> None:
@@ -192,6 +194,9 @@ def _train(cfg: RunConfig, accelerator: Accelerator, p: Prepared, run_dir: Path,
 
     # 3. Train; the trainer evaluates on validation and keeps the best model in RUN_DIR/best.
     accelerator.init_trackers("logs", config=_flat_hparams(cfg))
+    counts = task.label_counts(labeled, len(p.label_names))
+    if t.select_metric == "accuracy" and task.select_metric != "accuracy":  # "accuracy": the default
+        t = replace(t, select_metric=task.select_metric)
     trainer = Trainer(
         t,
         accelerator,
@@ -203,7 +208,9 @@ def _train(cfg: RunConfig, accelerator: Accelerator, p: Prepared, run_dir: Path,
         num_classes=len(p.label_names),
         evaluate=evaluate if validation is not None else None,
         save_model=save_model,
-        label_prior=np.bincount(labeled["label"], minlength=len(p.label_names)) / len(labeled),
+        label_prior=counts / counts.sum(),
+        token_decoder=task.token_decoder(p.label_names) if task.token_level else None,
+        mask_groups=task.mask_groups(p.label_names) if task.token_level else None,
     )
     progress = trainer.fit(resume=resume)
     train_seconds = time.time() - started
@@ -213,9 +220,10 @@ def _train(cfg: RunConfig, accelerator: Accelerator, p: Prepared, run_dir: Path,
         "algorithm": cfg.algorithm.name,
         "selected_step": progress.best_step if validation is not None else progress.step,
         "selected_on": "validation" if validation is not None else "last step",
+        "select_metric": t.select_metric,
         "validation_history": progress.history,
         "num_labeled": len(labeled),
-        "num_unlabeled": len(unlabeled) if unlabeled is not None else 0,
+        "num_unlabeled": len(unlabeled) if isinstance(unlabeled, datasets.Dataset) else 0 if unlabeled is None else "streamed",
         "label_names": p.label_names,
         "last_train_logs": progress.last_logs,
         "nonfinite_steps_skipped": progress.nonfinite_total,
@@ -231,13 +239,13 @@ def _train(cfg: RunConfig, accelerator: Accelerator, p: Prepared, run_dir: Path,
         split_metrics, predictions, references = evaluate(best, cm_data, return_predictions=True)
         if test is not None:
             metrics["test"] = split_metrics
-        if predictions.ndim == 1:  # one label per text (sequence classification)
+        if not task.token_level:  # one label per text: a confusion matrix
             matrix = confusion_matrix(predictions, references, len(p.label_names))
             metrics["confusion_matrix"] = {"split": cm_split, "labels": p.label_names, "matrix": matrix}
     metrics["total_seconds"] = round(time.time() - started, 1)
     accelerator.end_training()
     if accelerator.is_main_process:
-        (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2))
+        write_text_atomic(run_dir / METRICS_FILE, json.dumps(metrics, indent=2))
         try:
             write_run_plots(run_dir)
         except Exception as err:  # a plot must never cost a finished run

@@ -31,6 +31,7 @@ from ssl_text.config import ConfigError, TrainerConfig
 from ssl_text.ema import EMA
 
 CHECKPOINTS = "checkpoints"
+COLLAPSE_ADVICE = "Consider a higher tau, distribution alignment, or an adaptive-threshold algorithm (flexmatch, freematch)."
 BEST = "best"
 
 
@@ -128,6 +129,8 @@ class Trainer:
         evaluate: Callable[[torch.nn.Module], dict] | None = None,
         save_model: Callable[[torch.nn.Module, Path], None] | None = None,
         label_prior: list[float] | None = None,
+        token_decoder: Callable | None = None,
+        mask_groups: dict[str, list[int]] | None = None,
     ):
         self.config = config
         self.accelerator = accelerator
@@ -141,6 +144,8 @@ class Trainer:
         self.progress = Progress()
         self.label_prior = torch.tensor(label_prior) if label_prior is not None else None
         self.pseudo_counts = torch.zeros(num_classes)
+        self.token_decoder = token_decoder  # token-level tasks: probs [B, L, C] -> valid label sequences
+        self.mask_groups = mask_groups  # class ids per group (NER: per entity type) for mask-rate logging
 
         decay, no_decay = [], []
         for name, param in model.named_parameters():
@@ -254,6 +259,7 @@ class Trainer:
             num_classes=self.num_classes,
             ema_model=self.ema.model if self.ema is not None else None,
             gather=acc.gather,
+            token_decoder=self.token_decoder,
         )
         accum = cfg.gradient_accumulation_steps
         totals: dict[str, float] = {}
@@ -307,6 +313,11 @@ class Trainer:
         if out.pseudo_labels is not None and out.pseudo_labels.dim() == 1:
             kept = out.pseudo_labels if out.mask is None else out.pseudo_labels[out.mask.bool()]
             self.pseudo_counts += torch.bincount(kept.cpu(), minlength=self.num_classes)[: self.num_classes]
+        if self.mask_groups and out.mask is not None and out.pseudo_labels is not None:
+            for name, ids in self.mask_groups.items():
+                members = torch.isin(out.pseudo_labels, torch.as_tensor(ids, device=out.pseudo_labels.device))
+                if members.any():
+                    parts[f"mask_rate_{name}"] = float(out.mask[members].float().mean())
         truth = batch.get("ulb_analysis_labels")
         if truth is not None and out.pseudo_labels is not None:
             correct = (out.pseudo_labels == truth).float()
@@ -328,8 +339,8 @@ class Trainer:
                 f"step {step}: possible pseudo-label collapse: the confident pseudo-labels are distributed "
                 f"{[round(float(x), 3) for x in share]} against a labeled prior of "
                 f"{[round(float(x), 3) for x in self.label_prior]} (total variation {distance:.2f} > "
-                f"trainer.collapse_tv_bound={self.config.collapse_tv_bound}). Consider a higher tau, distribution "
-                "alignment, or an adaptive-threshold algorithm (flexmatch, freematch)."
+                f"trainer.collapse_tv_bound={self.config.collapse_tv_bound}). "
+                + getattr(self.algorithm, "collapse_advice", COLLAPSE_ADVICE)
             )
             logger.warning(message)
             self.accelerator.print(f"warning: {message}")

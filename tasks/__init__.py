@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from tasks.base import TaskAdapter
-from tasks.protein import ProteinClassification
-from tasks.text_classification import TextClassification
+import importlib
 
-TASKS: dict[str, type] = {"text_classification": TextClassification, "protein": ProteinClassification}
+from tasks.base import TaskAdapter
+
+# name -> "module:class", imported when a run asks for the task (some pull in heavy dependencies)
+TASKS: dict[str, str] = {
+    "text_classification": "tasks.text_classification:TextClassification",
+    "protein": "tasks.protein:ProteinClassification",
+    "ner": "tasks.ner:NamedEntityRecognition",
+}
 
 
 def build_task(name: str) -> TaskAdapter:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r} in `task`; choose one of {sorted(TASKS)}.")
-    return TASKS[name]()
+    module, cls = TASKS[name].split(":")
+    return getattr(importlib.import_module(module), cls)()
 
 
 __all__ = ["TASKS", "TaskAdapter", "build_task"]

@@ -296,7 +296,7 @@ def test_two_processes_equal_one(tiny_marian, tmp_path):
            "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), "-m", "ssl_text.augment.cli", *args,
+           "--main_process_port", str(_free_port()), str(REPO / "scripts" / "augment.py"), *args,
            "--out", str(tmp_path / "two")]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]

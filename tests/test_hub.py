@@ -134,7 +134,7 @@ def test_push_run_uploads_everything_and_loads_back(hub, hub_env, trained_run, t
     assert {r.dataset_split for r in card.data.eval_results} == {"validation", "test"}
     body = card.text
     for needle in ("fixmatch", "`tau` = 0.5", f"{metrics['num_labeled']} labeled", f"{metrics['num_unlabeled']} unlabeled",
-                   "| strong | none (original text) | 0.25 | 0.1 |", "used for model selection", metrics["hardware"],
+                   "| strong | `token_dropout(mask_prob=0.25, delete_prob=0.1)` |", "used for model selection", metrics["hardware"],
                    'pipeline("text-classification", model="tester/toy-fixmatch")', "plots/confusion_matrix.png"):
         assert needle in body, needle
     assert str(Path(trained_run).parent) not in files["README.md"].decode()  # no local paths in the card

@@ -15,14 +15,14 @@ import yaml
 from accelerate.utils import set_seed
 from safetensors.torch import load_file
 
+from ssl_text.augment.pipeline import ViewContext, ViewPipeline
+from ssl_text.augment.registry import view_steps
 from ssl_text.config import ConfigError, DatasetSpec, ViewConfig, parse_config
 from ssl_text.data import DataError, load_spec
 from ssl_text.fasta import FastaError, load_fasta, normalize_sequence, parse_fasta, read_fasta
 from ssl_text.pretrain import mlm_mask, parse_pretrain_config, pretrain
 from ssl_text.residue_views import (
     BLOSUM62_ORDER,
-    ResidueVocab,
-    apply_residue_views,
     blosum62,
     blosum_substitute,
     random_crop,
@@ -250,8 +250,7 @@ def test_random_crop_keeps_specials_and_a_contiguous_window():
     assert bool((out[new_mask == 0] == tokenizer.pad_token_id).all())
     # with every probability at 0 nothing changes and no random number is drawn
     g = torch.Generator().manual_seed(3)
-    residues = ResidueVocab(tokenizer)
-    same = apply_residue_views(ids, mask, ViewConfig(), residues, g)
+    same = ViewPipeline(view_steps(ViewConfig(), "views.weak"), ViewContext(tokenizer)).apply_ids(ids, mask, g)
     assert torch.equal(same[0], ids) and torch.rand(1, generator=g) == torch.rand(1, generator=torch.Generator().manual_seed(3))
 
 

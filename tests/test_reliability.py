@@ -94,6 +94,18 @@ def test_pseudo_label_collapse_is_warned_with_the_distribution(tmp_path, caplog)
     assert warnings and "[0.0, 1.0]" in warnings[0] and "[0.5, 0.5]" in warnings[0]
 
 
+def test_collapse_advice_follows_the_algorithm(tmp_path, caplog):
+    """Threshold advice for algorithms that pick their own pseudo-labels; teacher advice when a teacher made them."""
+    taught = ScriptedLoss(pseudo=1)
+    taught.collapse_advice = ALGORITHMS["distill"].collapse_advice
+    for algorithm, expected, absent in ((ScriptedLoss(pseudo=1), "higher tau", "teacher"), (taught, "teacher", "higher tau")):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="ssl_text.trainer"):
+            linear_trainer(tmp_path / expected.replace(" ", "_"), algorithm, collapse_tv_bound=0.3).fit()
+        message = next(r.message for r in caplog.records if "collapse" in r.message)
+        assert expected in message and absent not in message
+
+
 def test_no_collapse_warning_within_the_bound(tmp_path, caplog):
     trainer = linear_trainer(tmp_path, ScriptedLoss(pseudo=1), collapse_tv_bound=0.6)
     with caplog.at_level(logging.WARNING, logger="ssl_text.trainer"):

@@ -130,6 +130,23 @@ def test_resume_with_a_different_config_is_refused(toy_config):
         run(raw, resume=True)
 
 
+def test_resume_of_a_run_saved_before_a_config_field_existed(toy_config):
+    """A saved config that lacks fields added later (their defaults apply) still resumes."""
+    raw = toy_config("supervised")
+    raw["trainer"].update(max_steps=2)
+    run(raw)
+    saved_path = Path(raw["output_dir"]) / "config.yaml"
+    saved = yaml.safe_load(saved_path.read_text())
+    for view in saved["views"].values():
+        del view["pipeline"], view["o_word_prob"]  # as written by an older ssl-text
+    saved_path.write_text(yaml.safe_dump(saved))
+    raw["trainer"]["max_steps"] = 3
+    with pytest.raises(Exception, match="trainer.max_steps"):  # a real change is still named ...
+        run(raw, resume=True)
+    raw["trainer"]["max_steps"] = 2
+    assert run(raw, resume=True)["last_train_logs"]["step"] == 2  # ... the missing defaults are not
+
+
 def cli(*args, cwd=None):
     proc = subprocess.run([sys.executable, "-m", "ssl_text", *args], capture_output=True, text=True, cwd=cwd, timeout=600)
     return proc

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 # View names an algorithm may ask for; the collator builds exactly these.
 LB = "lb"
@@ -42,7 +43,37 @@ class TrainState:
     num_classes: int
     ema_model: Any = None  # the trainer's EMA copy of the model, when trainer.ema_decay is set
     gather: Any = None  # gathers a tensor from every process (identity with one process)
+    token_decoder: Any = None  # token-level tasks: (probs [B, L, C], positions [B, L]) -> labels [N]
 
 
 def logits_of(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     return model(**inputs).logits
+
+
+# Token-level tasks (NER). Algorithms marked `token_level = True` work on both shapes: one label
+# per text (`[B, C]` logits, `[B]` labels) and one label per token (`[B, L, C]` logits, `[B, L]`
+# labels with -100 where no label applies, `batch["ulb_token_mask"]` [B, L] marking the
+# unlabeled positions that count). The helpers below reduce both to rows of `[N, C]`.
+
+
+def labeled_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over labeled rows ([B, C] / [B]) or labeled tokens ([B, L, C] / [B, L], -100 ignored)."""
+    return F.cross_entropy(logits.flatten(0, -2), labels.flatten(), ignore_index=-100)
+
+
+def unlabeled_rows(logits: torch.Tensor, batch: dict) -> torch.Tensor:
+    """[B, C] unchanged; [B, L, C] -> [N, C] at the positions of `batch["ulb_token_mask"]`."""
+    if logits.dim() == 2:
+        return logits
+    return logits[batch["ulb_token_mask"]]
+
+
+def hard_pseudo_labels(probs: torch.Tensor, batch: dict, state: TrainState) -> torch.Tensor:
+    """Argmax per text ([B, C] -> [B]); per token ([B, L, C] -> [N]), decoded by the task (valid BIO
+    sequences for NER) when the trainer has a `token_decoder`."""
+    if probs.dim() == 2:
+        return probs.argmax(dim=-1)
+    positions = batch["ulb_token_mask"]
+    if state.token_decoder is not None:
+        return state.token_decoder(probs, positions)
+    return probs[positions].argmax(dim=-1)

@@ -18,9 +18,17 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
-from ssl_text.algorithms.base import LB, ULB_STRONG, ULB_WEAK, LossOutput, TrainState, logits_of
+from ssl_text.algorithms.base import (
+    LB,
+    ULB_STRONG,
+    ULB_WEAK,
+    LossOutput,
+    TrainState,
+    labeled_loss,
+    logits_of,
+    unlabeled_rows,
+)
 from ssl_text.config import ConfigError
 from ssl_text.losses import kd_loss
 
@@ -40,6 +48,11 @@ class Distill:
                 raise ConfigError(f"{source}: `algorithm.alpha` is {self.alpha}; expected a weight in [0, 1].")
 
     views = (LB, ULB_WEAK)
+    token_level = True  # NER: per-word soft targets (the first subword of each word)
+    collapse_advice = (
+        "The targets are the teacher's cached predictions, so this is the teacher's own class balance on the "
+        "pool; lower `algorithm.alpha` to let the labels anchor the student, or distill from a better teacher."
+    )
 
     def __init__(self, config: Config, num_classes: int):
         self.config = config
@@ -60,12 +73,14 @@ class Distill:
                 f"the unlabeled `pseudo_target` vectors have {targets.shape[-1]} entries but the task has "
                 f"{self.num_classes} classes; distill from a teacher trained on the same classes."
             )
-        logits_ulb = logits_of(model, batch[self.view])  # [mu*B, C]
-        loss_kd = kd_loss(logits_ulb, targets.to(logits_ulb.dtype), cfg.temperature).mean()
-        parts = {"loss_kd": loss_kd.detach(), "mask_rate": 1.0}
+        logits_ulb = unlabeled_rows(logits_of(model, batch[self.view]), batch)  # [mu*B, C], or [N, C] per word
+        weight = (targets.sum(dim=-1) > 0).to(logits_ulb.dtype)  # per word: 0 for a word the teacher never saw
+        kd = kd_loss(logits_ulb, targets.to(logits_ulb.dtype), cfg.temperature)
+        loss_kd = (kd * weight).sum() / weight.sum().clamp_min(1)
+        parts = {"loss_kd": loss_kd.detach(), "mask_rate": weight.mean()}
         total = cfg.alpha * loss_kd
         if cfg.alpha < 1.0:
-            loss_lb = F.cross_entropy(logits_of(model, batch[LB]), batch["lb_labels"])
+            loss_lb = labeled_loss(logits_of(model, batch[LB]), batch["lb_labels"])
             total = total + (1.0 - cfg.alpha) * loss_lb
             parts["loss_lb"] = loss_lb.detach()
         with torch.no_grad():
@@ -74,5 +89,5 @@ class Distill:
             total=total,
             parts=parts,
             pseudo_labels=targets.argmax(dim=-1),
-            mask=torch.ones(len(targets), device=targets.device),
+            mask=weight,
         )

@@ -1,5 +1,6 @@
 """FixMatch (Sohn et al., 2020): the argmax of the weak view is the target for the strong
-view wherever the weak view's confidence reaches `tau`."""
+view wherever the weak view's confidence reaches `tau`. Works per text and per token (NER: the
+decoded valid-BIO tag sequence of the weak view is the target of each word's first subword)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ssl_text.algorithms.base import LB, ULB_STRONG, ULB_WEAK, LossOutput, TrainState, logits_of
+from ssl_text.algorithms.base import (
+    LB,
+    ULB_STRONG,
+    ULB_WEAK,
+    LossOutput,
+    TrainState,
+    hard_pseudo_labels,
+    labeled_loss,
+    logits_of,
+    unlabeled_rows,
+)
 from ssl_text.algorithms.pseudo_label import _check_tau
-from ssl_text.losses import confidence_mask, masked_mean
+from ssl_text.losses import masked_mean, target_confidence_mask
 
 
 class FixMatch:
@@ -24,6 +35,7 @@ class FixMatch:
             _check_tau(self.tau, source)
 
     views = (LB, ULB_WEAK, ULB_STRONG)
+    token_level = True
 
     def __init__(self, config: Config, num_classes: int):
         self.config = config
@@ -31,13 +43,12 @@ class FixMatch:
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
-        logits_lb = logits_of(model, batch[LB])  # [B, C]
-        loss_lb = F.cross_entropy(logits_lb, batch["lb_labels"])
+        loss_lb = labeled_loss(logits_of(model, batch[LB]), batch["lb_labels"])
         with torch.no_grad():
-            probs_weak = torch.softmax(logits_of(model, batch[ULB_WEAK]), dim=-1)  # [mu*B, C]
-        mask = confidence_mask(probs_weak, cfg.tau)
-        pseudo = probs_weak.argmax(dim=-1)
-        logits_strong = logits_of(model, batch[ULB_STRONG])  # [mu*B, C]
+            probs_weak = torch.softmax(logits_of(model, batch[ULB_WEAK]), dim=-1)  # [mu*B, C] or [mu*B, L, C]
+        pseudo = hard_pseudo_labels(probs_weak, batch, state)  # [N]: one per text, or per word
+        mask = target_confidence_mask(unlabeled_rows(probs_weak, batch), pseudo, cfg.tau)
+        logits_strong = unlabeled_rows(logits_of(model, batch[ULB_STRONG]), batch)  # [N, C]
         loss_ulb = masked_mean(F.cross_entropy(logits_strong, pseudo, reduction="none"), mask)
         return LossOutput(
             total=loss_lb + cfg.lambda_u * loss_ulb,

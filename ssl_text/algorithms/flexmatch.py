@@ -35,6 +35,7 @@ class FlexMatch:
             _check_tau(self.tau, source)
 
     views = (LB, ULB_WEAK, ULB_STRONG)
+    per_example_state = True  # the learning-status table, one entry per unlabeled example: no streamed pool
 
     def __init__(self, config: Config, num_classes: int):
         self.config = config

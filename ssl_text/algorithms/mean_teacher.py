@@ -4,7 +4,8 @@ average of the student's weights (the trainer's EMA copy, `trainer.ema_decay`). 
 consistency is the squared error between softmax outputs, ramped up along
 exp(-5 (1 - t)^2). The teacher gets no gradient; it runs in the student's mode, so it
 sees dropout noise as in the paper. With `trainer.evaluate_ema: true` the teacher is
-the model that is evaluated and saved.
+the model that is evaluated and saved. Works per text and per token (NER: the squared error
+over the first subword of every word).
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ssl_text.algorithms.base import LB, ULB_STRONG, ULB_WEAK, LossOutput, TrainState, logits_of
+from ssl_text.algorithms.base import (
+    LB,
+    ULB_STRONG,
+    ULB_WEAK,
+    LossOutput,
+    TrainState,
+    labeled_loss,
+    logits_of,
+    unlabeled_rows,
+)
 from ssl_text.algorithms.pi_model import check_weight_and_rampup
 from ssl_text.losses import sigmoid_rampup
 
@@ -31,6 +41,7 @@ class MeanTeacher:
 
     views = (LB, ULB_WEAK, ULB_STRONG)
     requires_ema = True
+    token_level = True
 
     def __init__(self, config: Config, num_classes: int):
         self.config = config
@@ -44,11 +55,11 @@ class MeanTeacher:
                 "mean_teacher needs the trainer's EMA copy of the model as its teacher, but `state.ema_model` "
                 "is None; set `trainer.ema_decay` (e.g. 0.999)."
             )
-        loss_lb = F.cross_entropy(logits_of(model, batch[LB]), batch["lb_labels"])
+        loss_lb = labeled_loss(logits_of(model, batch[LB]), batch["lb_labels"])
         teacher.train(model.training)
         with torch.no_grad():
-            probs_teacher = torch.softmax(logits_of(teacher, batch[ULB_WEAK]), dim=-1)  # [mu*B, C]
-        probs_student = torch.softmax(logits_of(model, batch[ULB_STRONG]), dim=-1)
+            probs_teacher = torch.softmax(unlabeled_rows(logits_of(teacher, batch[ULB_WEAK]), batch), dim=-1)  # [N, C]
+        probs_student = torch.softmax(unlabeled_rows(logits_of(model, batch[ULB_STRONG]), batch), dim=-1)
         loss_ulb = F.mse_loss(probs_student, probs_teacher)
         weight = cfg.lambda_u * sigmoid_rampup(state.step, cfg.rampup_steps)
         return LossOutput(

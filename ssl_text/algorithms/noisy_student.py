@@ -7,17 +7,16 @@ cross-entropy on the labeled batch plus lambda_u times the soft cross-entropy of
 view (augmentation and dropout: the noise) against the teacher's target carried with each
 unlabeled example (`batch["ulb_targets"]` [mu*B, C], from the pool's `pseudo_target`
 column; one-hot for hard labels). The pool was already filtered by confidence, so every
-example counts.
+example counts. Per token (NER) the targets are those of each word's first subword
+(`[N, C]`); a word the teacher was not confident about has an all-zero target and is skipped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
 
-from ssl_text.algorithms.base import LB, ULB_STRONG, LossOutput, TrainState, logits_of
+from ssl_text.algorithms.base import LB, ULB_STRONG, LossOutput, TrainState, labeled_loss, logits_of, unlabeled_rows
 from ssl_text.config import ConfigError
 from ssl_text.losses import soft_cross_entropy
 
@@ -33,6 +32,11 @@ class NoisyStudent:
                 raise ConfigError(f"{source}: `algorithm.lambda_u` is {self.lambda_u}; expected a weight >= 0, e.g. 1.")
 
     views = (LB, ULB_STRONG)
+    token_level = True
+    collapse_advice = (
+        "The targets come from the teacher's labeling of the pool: balance them (`ssl-text self-train --balance`) "
+        "or raise `--tau`."
+    )
 
     def __init__(self, config: Config, num_classes: int):
         self.config = config
@@ -50,12 +54,13 @@ class NoisyStudent:
                 f"the unlabeled `pseudo_target` vectors have {targets.shape[-1]} entries but the task has "
                 f"{self.num_classes} classes; label the pool with a teacher trained on the same classes."
             )
-        loss_lb = F.cross_entropy(logits_of(model, batch[LB]), batch["lb_labels"])
-        logits_strong = logits_of(model, batch[ULB_STRONG])  # [mu*B, C]
-        loss_ulb = soft_cross_entropy(logits_strong, targets.to(logits_strong.dtype)).mean()
+        loss_lb = labeled_loss(logits_of(model, batch[LB]), batch["lb_labels"])
+        logits_strong = unlabeled_rows(logits_of(model, batch[ULB_STRONG]), batch)  # [mu*B, C] or [N, C]
+        weight = (targets.sum(dim=-1) > 0).to(logits_strong.dtype)  # all ones per text; per word, 0 where skipped
+        loss_ulb = (soft_cross_entropy(logits_strong, targets.to(logits_strong.dtype)) * weight).sum() / weight.sum().clamp_min(1)
         return LossOutput(
             total=loss_lb + self.config.lambda_u * loss_ulb,
-            parts={"loss_lb": loss_lb.detach(), "loss_ulb": loss_ulb.detach(), "mask_rate": 1.0},
+            parts={"loss_lb": loss_lb.detach(), "loss_ulb": loss_ulb.detach(), "mask_rate": weight.mean()},
             pseudo_labels=targets.argmax(dim=-1),
-            mask=torch.ones(len(targets), device=targets.device),
+            mask=weight,
         )

@@ -1,5 +1,6 @@
 """Pseudo-label (Lee, 2013): confident argmax predictions on unlabeled text become hard
-targets, with the unlabeled weight ramped up linearly over `rampup_steps`."""
+targets, with the unlabeled weight ramped up linearly over `rampup_steps`. Works per text and
+per token (NER: decoded valid-BIO tag sequences)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,18 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ssl_text.algorithms.base import LB, ULB_WEAK, LossOutput, TrainState, logits_of
+from ssl_text.algorithms.base import (
+    LB,
+    ULB_WEAK,
+    LossOutput,
+    TrainState,
+    hard_pseudo_labels,
+    labeled_loss,
+    logits_of,
+    unlabeled_rows,
+)
 from ssl_text.config import ConfigError
-from ssl_text.losses import confidence_mask, linear_rampup, masked_mean
+from ssl_text.losses import linear_rampup, masked_mean, target_confidence_mask
 
 
 class PseudoLabel:
@@ -25,6 +35,7 @@ class PseudoLabel:
             _check_tau(self.tau, source)
 
     views = (LB, ULB_WEAK)
+    token_level = True
 
     def __init__(self, config: Config, num_classes: int):
         self.config = config
@@ -32,12 +43,11 @@ class PseudoLabel:
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
-        logits_lb = logits_of(model, batch[LB])  # [B, C]
-        loss_lb = F.cross_entropy(logits_lb, batch["lb_labels"])
-        logits_ulb = logits_of(model, batch[ULB_WEAK])  # [mu*B, C]
-        probs = torch.softmax(logits_ulb.detach(), dim=-1)
-        mask = confidence_mask(probs, cfg.tau)
-        pseudo = probs.argmax(dim=-1)
+        loss_lb = labeled_loss(logits_of(model, batch[LB]), batch["lb_labels"])
+        logits_full = logits_of(model, batch[ULB_WEAK])  # [mu*B, C] or [mu*B, L, C]
+        pseudo = hard_pseudo_labels(torch.softmax(logits_full.detach(), dim=-1), batch, state)  # [N]
+        logits_ulb = unlabeled_rows(logits_full, batch)  # [N, C]
+        mask = target_confidence_mask(torch.softmax(logits_ulb.detach(), dim=-1), pseudo, cfg.tau)
         loss_ulb = masked_mean(F.cross_entropy(logits_ulb, pseudo, reduction="none"), mask)
         weight = cfg.lambda_u * linear_rampup(state.step, cfg.rampup_steps)
         return LossOutput(

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch.nn.functional as F
-
-from ssl_text.algorithms.base import LB, LossOutput, TrainState, logits_of
+from ssl_text.algorithms.base import LB, LossOutput, TrainState, labeled_loss, logits_of
 
 
 class Supervised:
@@ -15,12 +13,12 @@ class Supervised:
         name: str = "supervised"
 
     views = (LB,)
+    token_level = True
 
     def __init__(self, config: Config, num_classes: int):
         self.config = config
         self.num_classes = num_classes
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
-        logits = logits_of(model, batch[LB])  # [B, C]
-        loss = F.cross_entropy(logits.flatten(0, -2), batch["lb_labels"].flatten(), ignore_index=-100)
+        loss = labeled_loss(logits_of(model, batch[LB]), batch["lb_labels"])  # [B, C] or [B, L, C] logits
         return LossOutput(total=loss, parts={"loss_lb": loss.detach()})

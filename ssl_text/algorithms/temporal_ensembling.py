@@ -45,6 +45,7 @@ class TemporalEnsembling:
             check_weight_and_rampup(self.lambda_u, self.rampup_steps, source)
 
     views = (LB, ULB_STRONG)
+    per_example_state = True  # Z and t, one row per unlabeled example: no streamed pool (ssl_text/streaming.py)
 
     def __init__(self, config: Config, num_classes: int):
         self.config = config

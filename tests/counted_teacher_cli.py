@@ -1,0 +1,34 @@
+"""`python -m tests.counted_teacher_cli ARGS`: the `ssl-text` CLI with its teacher passes logged and slowed.
+
+Each teacher forward pass (one distillation shard, one self-training pool) appends a line to the
+file named by $TEACHER_PASS_LOG and then sleeps $TEACHER_PASS_SECONDS (default 0) before its
+result is used. A crash test counts the passes across processes (nothing written before a kill
+is computed again) and, by waiting for a line, SIGKILLs a run while its teacher is labelling.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import ssl_text.distill as distill
+import ssl_text.self_training as self_training
+from ssl_text.cli import main
+
+
+def logged(real, kind: str):
+    def teacher_pass(*args, **kwargs):
+        out = real(*args, **kwargs)
+        with open(os.environ["TEACHER_PASS_LOG"], "a") as log:
+            log.write(f"{kind} {len(out)}\n")
+        time.sleep(float(os.environ.get("TEACHER_PASS_SECONDS", "0")))
+        return out
+
+    return teacher_pass
+
+
+if __name__ == "__main__":
+    distill.local_logits = logged(distill.local_logits, "shard")
+    self_training.predict_logits = logged(self_training.predict_logits, "pool")
+    sys.exit(main(sys.argv[1:]))
