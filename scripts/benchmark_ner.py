@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -32,9 +33,15 @@ ALGORITHM_ARGS = {
     "fixmatch": ["algorithm={name: fixmatch, tau: 0.9, lambda_u: 1.0}"],
     "mean_teacher": ["algorithm={name: mean_teacher, lambda_u: 10.0, rampup_steps: 100}", "trainer.ema_decay=0.99"],
 }
-# Noisy Student: `ssl-text self-train` with the supervised run as round 0 (the teacher), then one
-# student round on the pool tagged per word (valid BIO, words below tau skipped, soft targets).
-SELF_TRAINING = {"noisy_student": dict(rounds=1, tau=0.9, hard_labels=False)}
+# Noisy Student: `ssl-text self-train` with the supervised run of the same seed as round 0 (the
+# teacher; trained first when it is missing), then one student round on the pool tagged per word
+# (valid BIO, words below tau skipped, soft targets). `noisy_student_swap` adds NER-safe word noise
+# to the student's strong view: entity mentions swapped for labeled ones, O words replaced.
+SELF_TRAINING = {
+    "noisy_student": dict(rounds=1, tau=0.9, hard_labels=False),
+    "noisy_student_swap": dict(rounds=1, tau=0.9, hard_labels=False),
+}
+ALGORITHM_ARGS["noisy_student_swap"] = ["views.strong.mention_swap_prob=0.3", "views.strong.o_word_prob=0.1"]
 ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
 
 
@@ -64,14 +71,28 @@ def run_one(algorithm: str, seed: int, extra: list[str]) -> dict:
         options = dict(SELF_TRAINING[algorithm])
         rounds = options.pop("rounds")
         run_dir = OUT / f"{algorithm}_seed{seed}"
-        self_train(load_config(CONFIG, overrides), rounds, PseudoLabeling(**options), resume=run_dir.exists())
+        if not metrics_file("supervised", seed).exists():
+            run_one("supervised", seed, extra)
+        if run_dir.exists() and not (run_dir / "rounds.json").exists():
+            shutil.rmtree(run_dir)  # stopped before its first record: start it again
+        if run_dir.exists():  # resumed with the teacher it started with
+            teacher = json.loads((run_dir / "rounds.json").read_text()).get("teacher")
+        else:
+            teacher = OUT / f"supervised_seed{seed}"
+        self_train(load_config(CONFIG, overrides), rounds, PseudoLabeling(**options), resume=run_dir.exists(),
+                   teacher=teacher)
         return json.loads(metrics_file(algorithm, seed).read_text())
     return train(load_config(CONFIG, overrides), overwrite=True)
 
 
 def run_minutes(algorithm: str, run_dir: Path) -> float:
-    """Wall-clock minutes of a run; for self-training, of every round (teacher included)."""
-    files = sorted(run_dir.glob("round_*/metrics.json")) if algorithm in SELF_TRAINING else [run_dir / "metrics.json"]
+    """Wall-clock minutes of a run; for self-training, of every round, the teacher included."""
+    if algorithm not in SELF_TRAINING:
+        return json.loads((run_dir / "metrics.json").read_text())["total_seconds"] / 60
+    files = sorted(run_dir.glob("round_*/metrics.json"))
+    teacher = json.loads((run_dir / "rounds.json").read_text()).get("teacher")
+    if teacher:  # round 0 is the supervised run of the same seed
+        files.append(Path(teacher) / "metrics.json")
     return sum(json.loads(f.read_text())["total_seconds"] for f in files) / 60
 
 

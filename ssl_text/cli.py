@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hard-labels", action="store_true", help="one-hot targets instead of the teacher's probabilities")
     p.add_argument("--balance", action="store_true", help="resample the pseudo-labels to the labeled class prior")
     p.add_argument("--lambda-u", type=float, default=None, help="the students' weight of the pseudo-labeled loss (default 1)")
+    p.add_argument("--teacher", default=None, help="a finished run directory to use as round 0 instead of training one")
     p.add_argument("--resume", action="store_true", help="skip finished rounds, continue the unfinished one")
     p.add_argument("--overwrite", action="store_true", help="replace an existing self-training run in output_dir")
 
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             labeling = PseudoLabeling(
                 hard_labels=args.hard_labels, balance=args.balance, **{k: v for k, v in given.items() if v is not None}
             )
-            records = self_train(cfg, args.rounds, labeling, resume=args.resume, overwrite=args.overwrite)
+            records = self_train(cfg, args.rounds, labeling, resume=args.resume, overwrite=args.overwrite, teacher=args.teacher)
             print(json.dumps([{k: r[k] for k in ("round", "algorithm", "test", "pseudo_labels") if k in r} for r in records], indent=2))
         elif args.command in ("finetune", "distill", "pipeline"):
             from ssl_text.simclrv2_cli import run_command

@@ -148,6 +148,9 @@ class TrainerConfig:
     collapse_tv_bound: float = 0.5  # warn when pseudo-labels drift this far (total variation) from the prior
     ema_decay: float | None = None  # keep an EMA of the weights (mean teacher needs one)
     evaluate_ema: bool = False  # evaluate and save the EMA weights instead of the raw ones
+    # Accelerate trackers the run logs to (tensorboard, wandb, mlflow, comet_ml, aim, clearml, dvclive, ...);
+    # each must be installed. The plots read the TensorBoard logs when there are any.
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
 
 
 @dataclass
@@ -345,6 +348,7 @@ def _validate(cfg: RunConfig, source: str) -> None:
 
     for view in ("weak", "strong"):
         check_view(getattr(cfg.views, view), f"views.{view}", source)
+    _validate_trackers(t.report_to, source)
     if t.ema_decay is not None and not 0.0 < t.ema_decay < 1.0:
         raise ConfigError(f"{source}: `trainer.ema_decay` is {t.ema_decay}; expected a value in (0, 1), e.g. 0.999.")
     if t.evaluate_ema and t.ema_decay is None:
@@ -353,6 +357,22 @@ def _validate(cfg: RunConfig, source: str) -> None:
     check = getattr(cfg.algorithm, "validate", None)
     if check is not None:
         check(source)
+
+
+def _validate_trackers(names: list[str], source: str) -> None:
+    """Every tracker of `trainer.report_to` is one Accelerate knows and is installed."""
+    import accelerate.tracking as tracking
+
+    for name in names:
+        check = getattr(tracking, f"is_{name}_available", None)
+        if check is None:
+            known = sorted(k[3:-10] for k in dir(tracking) if k.startswith("is_") and k.endswith("_available"))
+            raise ConfigError(f"{source}: `trainer.report_to` names {name!r}; expected some of {known}.")
+        if not check():
+            raise ConfigError(
+                f"{source}: `trainer.report_to` names {name!r}, which is not installed; `pip install {name}` "
+                "or remove it from `trainer.report_to`."
+            )
 
 
 def _validate_hub(hub: HubConfig, source: str) -> None:

@@ -357,7 +357,7 @@ def pretrain(cfg: PretrainRunConfig, *, resume: bool = False, overwrite: bool = 
     started = time.time()
     accelerator = Accelerator(
         mixed_precision=mixed_precision_for(cfg.trainer.mixed_precision),
-        log_with="tensorboard",
+        log_with=list(cfg.trainer.report_to) or None,
         project_dir=cfg.output_dir,
     )
     run_dir = Path(cfg.output_dir)

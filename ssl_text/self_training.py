@@ -187,8 +187,12 @@ def self_train(
     *,
     resume: bool = False,
     overwrite: bool = False,
+    teacher: str | Path | None = None,
 ) -> list[dict]:
-    """Train a teacher (round 0) and `rounds` noisy students; return the records of rounds.json."""
+    """Train a teacher (round 0) and `rounds` noisy students; return the records of rounds.json.
+
+    With `teacher` (a finished run directory of the same data and labels, e.g. an earlier
+    `ssl-text train`), round 0 is that run instead of a new one."""
     labeling = labeling or PseudoLabeling()
     labeling.validate()
     if rounds < 1:
@@ -200,6 +204,17 @@ def self_train(
     state.wait_for_everyone()
     rounds_file = out / ROUNDS_FILE
     saved = json.loads(rounds_file.read_text()) if rounds_file.exists() else None
+    teacher = Path(teacher).resolve() if teacher is not None else None
+    if teacher is not None and not ((teacher / BEST).is_dir() and (teacher / "metrics.json").is_file()):
+        raise ConfigError(
+            f"--teacher {teacher} is not a finished run directory (expected {BEST}/ and metrics.json); "
+            "point it at the output_dir of a completed `ssl-text train`, or leave it out to train round 0 here."
+        )
+    if saved is not None and saved.get("teacher") != (str(teacher) if teacher else None):
+        raise ConfigError(
+            f"--resume: {rounds_file} was started with teacher {saved.get('teacher')}, not {teacher}; resume with "
+            "the same --teacher or start a new output_dir."
+        )
     if saved is not None and saved["pseudo_labeling"] != dataclasses.asdict(labeling):
         raise ConfigError(
             f"--resume: {rounds_file} was made with pseudo-labeling {saved['pseudo_labeling']}, not "
@@ -208,22 +223,27 @@ def self_train(
     records = {rec["round"]: rec for rec in (saved["rounds"] if saved else [])}
     for r in range(rounds + 1):
         run_dir = out / f"round_{r}"
-        if r in records and (run_dir / "metrics.json").exists():
+        if r in records and ((run_dir / "metrics.json").exists() or (r == 0 and teacher is not None)):
             continue  # finished
         stats = None
-        if r == 0:
-            round_cfg = copy.deepcopy(cfg)
-            round_cfg.output_dir = str(run_dir)
+        if r == 0 and teacher is not None:
+            records[0] = _round_record(0, teacher, json.loads((teacher / "metrics.json").read_text()), None)
         else:
-            pool_dir = out / POOLS / f"round_{r}"
-            stats = label_pool(cfg, out / f"round_{r - 1}" / BEST, labeling, pool_dir)
-            round_cfg = student_config(cfg, run_dir, pool_dir, labeling)
-        metrics = train(round_cfg, resume=run_dir.exists())
-        records[r] = _round_record(r, run_dir, metrics, stats)
+            if r == 0:
+                round_cfg = copy.deepcopy(cfg)
+                round_cfg.output_dir = str(run_dir)
+            else:
+                previous = teacher if r == 1 and teacher is not None else out / f"round_{r - 1}"
+                pool_dir = out / POOLS / f"round_{r}"
+                stats = label_pool(cfg, previous / BEST, labeling, pool_dir)
+                round_cfg = student_config(cfg, run_dir, pool_dir, labeling)
+            metrics = train(round_cfg, resume=run_dir.exists())
+            records[r] = _round_record(r, run_dir, metrics, stats)
         if state.is_main_process:
             summary = {
                 "rounds": [records[k] for k in sorted(records)],
                 "pseudo_labeling": dataclasses.asdict(labeling),
+                "teacher": str(teacher) if teacher else None,
             }
             write_text_atomic(rounds_file, json.dumps(summary, indent=2))
         state.wait_for_everyone()

@@ -90,7 +90,7 @@ def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> d
     t = cfg.trainer
     accelerator = Accelerator(
         mixed_precision=mixed_precision_for(t.mixed_precision),
-        log_with="tensorboard",
+        log_with=list(cfg.trainer.report_to) or None,
         project_dir=cfg.output_dir,
     )
     run_dir = Path(cfg.output_dir)

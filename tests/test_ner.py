@@ -359,9 +359,14 @@ def test_model_card_usage_matches_the_saved_model(tmp_path):
 def test_noisy_student_self_training_on_ner_uses_word_targets(tmp_path, tiny_bert_dir, ner_files):
     from ssl_text.self_training import PseudoLabeling, self_train
 
-    raw = ner_config(tmp_path, tiny_bert_dir, ner_files, "supervised", steps=30)
-    raw["trainer"].update(eval_every=30, save_every=30)
-    records = self_train(parse_config(raw), rounds=1, labeling=PseudoLabeling(tau=0.5, hard_labels=True))
+    teacher = ner_config(tmp_path, tiny_bert_dir, ner_files, "supervised", steps=30)
+    teacher["trainer"].update(eval_every=30, save_every=30)
+    teacher_metrics = train(parse_config(teacher))  # an earlier run becomes round 0 (`--teacher`)
+    raw = {**teacher, "output_dir": str(tmp_path / "self_train")}
+    records = self_train(parse_config(raw), rounds=1, labeling=PseudoLabeling(tau=0.5, hard_labels=True),
+                         teacher=teacher["output_dir"])
+    assert records[0]["run_dir"] == Path(teacher["output_dir"]).name and records[0]["test"] == teacher_metrics["test"]
+    assert not (tmp_path / "self_train" / "round_0").exists()
     stats = records[1]["pseudo_labels"]
     assert records[1]["algorithm"] == "noisy_student" and "f1" in records[1]["test"]
     assert stats["pool_size"] == 104 and 0 < stats["kept"] <= 104 and 0 < stats["words_kept"] <= stats["words"]

@@ -198,3 +198,18 @@ def test_cli_reports_bad_config_before_training(tmp_path, toy_config):
     proc = cli("train", str(path))
     assert proc.returncode == 2
     assert "unknown algorithm `fixmach`" in proc.stderr and not Path(raw["output_dir"]).exists()
+
+
+def test_trackers_follow_report_to(toy_config):
+    from ssl_text.config import ConfigError
+
+    raw = toy_config("supervised")
+    raw["trainer"].update(max_steps=2, report_to=[])
+    metrics = run(raw)
+    out = Path(raw["output_dir"])
+    assert metrics["last_train_logs"]["step"] == 2 and not list(out.rglob("events.out.tfevents*"))
+    assert (out / "plots" / "training_curves.png").exists()  # drawn from metrics.json's validation history
+    for name, message in (("mlflow", "not installed; `pip install mlflow`"), ("tensorbord", "expected some of")):
+        raw["trainer"]["report_to"] = [name]
+        with pytest.raises(ConfigError, match=message):
+            parse_config(raw)
