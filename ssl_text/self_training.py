@@ -42,7 +42,7 @@ from ssl_text.data import ANALYSIS_LABEL, INDEX, PSEUDO_TARGET
 from ssl_text.inference import predict_logits, softmax
 from ssl_text.run_dir import RunDirError, write_text_atomic
 from ssl_text.train import CONFIG_FILE, check_resume_config, train
-from ssl_text.trainer import BEST
+from ssl_text.trainer import BEST, mixed_precision_for
 from ssl_text.unlabeled_pool import load_teacher_pool
 from tasks import build_task
 
@@ -119,7 +119,8 @@ def label_pool(cfg: RunConfig, teacher_dir: Path, labeling: PseudoLabeling, pool
     stats_file = pool_dir / STATS_FILE
     if stats_file.exists():
         return json.loads(stats_file.read_text())
-    accelerator = Accelerator()
+    # the run's precision: the same process trains the students next, and Accelerate's state is set only once
+    accelerator = Accelerator(mixed_precision=mixed_precision_for(cfg.trainer.mixed_precision))
     task = build_task(cfg.task)
     data = load_teacher_pool(cfg, "self-training")
     tokenizer = task.load_tokenizer(str(teacher_dir))
