@@ -29,6 +29,7 @@ from ssl_text.algorithms.base import LossOutput, TrainState
 from ssl_text.batching import BatchStream
 from ssl_text.config import ConfigError, TrainerConfig
 from ssl_text.ema import EMA
+from ssl_text.running_means import RunningMeans
 
 CHECKPOINTS = "checkpoints"
 COLLAPSE_ADVICE = "Consider a higher tau, distribution alignment, or an adaptive-threshold algorithm (flexmatch, freematch)."
@@ -143,7 +144,7 @@ class Trainer:
         self.save_model = save_model
         self.progress = Progress()
         self.label_prior = torch.tensor(label_prior) if label_prior is not None else None
-        self.pseudo_counts = torch.zeros(num_classes)
+        self.pseudo_counts = torch.zeros(num_classes, device=accelerator.device)  # confident pseudo-labels per class
         self.token_decoder = token_decoder  # token-level tasks: probs [B, L, C] -> valid label sequences
         self.mask_groups = mask_groups  # class ids per group (NER: per entity type) for mask-rate logging
 
@@ -195,7 +196,7 @@ class Trainer:
             desc="train",
             dynamic_ncols=True,
         )
-        window: dict[str, list[float]] = {}
+        window = RunningMeans()
         window_start, examples = time.perf_counter(), 0
         self.model.train()
         while self.progress.step < cfg.max_steps:
@@ -204,13 +205,12 @@ class Trainer:
             if not finite:
                 continue
             self.progress.step += 1
-            for key, value in parts.items():
-                window.setdefault(key, []).append(value)
+            window.merge(parts)
             step = self.progress.step
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.max_steps:
                 seconds = time.perf_counter() - window_start
-                logs = {k: sum(v) / len(v) for k, v in window.items()}
+                logs = window.means()
                 logs["lr"] = self.scheduler.get_last_lr()[0]
                 logs["examples_per_second"] = examples * acc.num_processes / max(seconds, 1e-9)
                 acc.log({f"train/{k}": v for k, v in logs.items()}, step=step)
@@ -221,7 +221,7 @@ class Trainer:
                     mask=f"{logs.get('mask_rate', float('nan')):.2f}",
                     ex_s=f"{logs['examples_per_second']:.1f}",
                 )
-                window, window_start, examples = {}, time.perf_counter(), 0
+                window, window_start, examples = RunningMeans(), time.perf_counter(), 0
             if self.evaluate is not None and (step % cfg.eval_every == 0 or step == cfg.max_steps):
                 self.evaluate_and_select()
             if step % cfg.save_every == 0 or step == cfg.max_steps:
@@ -250,8 +250,8 @@ class Trainer:
             batch.update(next(self.ulb_stream))
         return send_to_device(batch, self.accelerator.device)
 
-    def train_step(self) -> tuple[dict[str, float], int, bool]:
-        """One optimizer step over `gradient_accumulation_steps` micro-batches."""
+    def train_step(self) -> tuple[RunningMeans, int, bool]:
+        """One optimizer step over `gradient_accumulation_steps` micro-batches; returns what it logs."""
         cfg, acc = self.config, self.accelerator
         state = TrainState(
             step=self.progress.step,
@@ -262,7 +262,7 @@ class Trainer:
             token_decoder=self.token_decoder,
         )
         accum = cfg.gradient_accumulation_steps
-        totals: dict[str, float] = {}
+        totals = RunningMeans()
         n_examples, finite = 0, True
         for micro in range(accum):
             batch = self.next_batch()
@@ -274,12 +274,12 @@ class Trainer:
             if not finite:
                 break
             acc.backward(out.total / accum)
-            for key, value in self.log_parts(out, batch).items():
-                totals[key] = totals.get(key, 0.0) + value / accum
+            for key, (total, count) in self.log_parts(out, batch).items():
+                totals.add(key, total, count)
         if not finite:
             self.optimizer.zero_grad(set_to_none=True)
             self.on_nonfinite()
-            return {}, n_examples, False
+            return RunningMeans(), n_examples, False
         self.progress.nonfinite_in_a_row = 0
         if cfg.max_grad_norm is not None:
             acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
@@ -307,28 +307,30 @@ class Trainer:
                 "or fp16 overflowed (try mixed_precision=bf16 or no). A checkpoint was saved."
             )
 
-    def log_parts(self, out: LossOutput, batch: dict) -> dict[str, float]:
-        parts = {"loss": float(out.total.detach())}
-        parts.update({k: float(v) for k, v in out.parts.items()})
-        if out.pseudo_labels is not None and out.pseudo_labels.dim() == 1:
-            kept = out.pseudo_labels if out.mask is None else out.pseudo_labels[out.mask.bool()]
-            self.pseudo_counts += torch.bincount(kept.cpu(), minlength=self.num_classes)[: self.num_classes]
-        if self.mask_groups and out.mask is not None and out.pseudo_labels is not None:
+    def log_parts(self, out: LossOutput, batch: dict) -> dict[str, tuple[torch.Tensor | float, torch.Tensor | float]]:
+        """(sum, count) of every logged quantity of one micro-batch, left on the device (no host sync)."""
+        parts = {"loss": (out.total.detach(), 1.0)}
+        parts.update({k: (v, 1.0) for k, v in out.parts.items()})
+        labels, mask = out.pseudo_labels, out.mask
+        if labels is not None and labels.dim() == 1:
+            weights = None if mask is None else mask.float()
+            self.pseudo_counts += torch.bincount(labels, weights=weights, minlength=self.num_classes)[: self.num_classes]
+        if self.mask_groups and mask is not None and labels is not None:
             for name, ids in self.mask_groups.items():
-                members = torch.isin(out.pseudo_labels, torch.as_tensor(ids, device=out.pseudo_labels.device))
-                if members.any():
-                    parts[f"mask_rate_{name}"] = float(out.mask[members].float().mean())
+                members = torch.isin(labels, torch.as_tensor(ids, device=labels.device)).float()
+                parts[f"mask_rate_{name}"] = ((mask.float() * members).sum(), members.sum())
         truth = batch.get("ulb_analysis_labels")
-        if truth is not None and out.pseudo_labels is not None:
-            correct = (out.pseudo_labels == truth).float()
-            parts["pseudo_label_accuracy"] = float(correct.mean())
-            if out.mask is not None and out.mask.sum() > 0:
-                parts["masked_pseudo_label_accuracy"] = float((correct * out.mask).sum() / out.mask.sum())
+        if truth is not None and labels is not None:
+            correct = (labels == truth).float()
+            parts["pseudo_label_accuracy"] = (correct.sum(), float(correct.numel()))
+            if mask is not None:
+                parts["masked_pseudo_label_accuracy"] = ((correct * mask.float()).sum(), mask.float().sum())
         return parts
 
     def check_collapse(self, step: int) -> float | None:
         """Warn when the confident pseudo-labels of the last window drift far from the labeled prior."""
-        counts, self.pseudo_counts = self.pseudo_counts, torch.zeros(self.num_classes)
+        counts = self.pseudo_counts.cpu()
+        self.pseudo_counts = torch.zeros_like(self.pseudo_counts)
         if self.label_prior is None or counts.sum() < 2 * self.num_classes:
             return None
         share = counts / counts.sum()
