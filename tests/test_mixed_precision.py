@@ -1,0 +1,30 @@
+"""Accelerate fixes the mixed precision once per process: every stage of a command must ask for the same one."""
+
+from pathlib import Path
+
+import pytest
+from accelerate.state import AcceleratorState
+
+from ssl_text.config import parse_config
+from ssl_text.self_training import PseudoLabeling, self_train
+from ssl_text.train import train
+
+
+@pytest.fixture
+def fresh_process_state():
+    """What a new `ssl-text` process starts with: no AcceleratorState yet (restored to none afterwards)."""
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield AcceleratorState._reset_state
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_self_train_from_a_teacher_run_labels_the_pool_in_the_students_bf16(toy_config, tmp_path, fresh_process_state):
+    teacher = toy_config("supervised")
+    train(parse_config(teacher))
+    fresh_process_state(reset_partial_state=True)  # `ssl-text self-train --teacher RUN` is a new process
+    raw = {**toy_config("supervised"), "output_dir": str(tmp_path / "self_train")}
+    raw["trainer"]["mixed_precision"] = "bf16"
+    records = self_train(parse_config(raw), rounds=1, labeling=PseudoLabeling(tau=0.0), teacher=teacher["output_dir"])
+    assert records[0]["run_dir"] == Path(teacher["output_dir"]).name
+    assert records[1]["algorithm"] == "noisy_student" and 0.0 <= records[1]["test"]["accuracy"] <= 1.0
+    assert AcceleratorState().mixed_precision == "bf16"
