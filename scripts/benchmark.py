@@ -12,18 +12,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+from bench_common import RUNS, ROOT, SHARED_DATA, mean_std, offline
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "ag_news"
-OUT = ROOT / "runs" / "benchmark" / "agnews"
+offline()
+DATA = SHARED_DATA / "ag_news"
+OUT = RUNS / "agnews"
 CONFIG = ROOT / "configs" / "agnews_benchmark.yaml"
 
 ALGORITHM_ARGS = {
@@ -96,10 +93,9 @@ def report() -> str:
         f1 = [100 * m["test"]["macro_f1"] for m in metrics]
         minutes = [m["total_seconds"] / 60 for m in metrics]
         seeds = ", ".join(p.parent.name.split("seed")[1] for p in runs)
-        std = f"{statistics.stdev(acc):.1f}" if len(acc) > 1 else "n/a (1 seed)"
         per_seed = " / ".join(f"{a:.1f}" for a in acc)
         rows.append(
-            f"| {algorithm} | {statistics.mean(acc):.1f} ± {std} | {per_seed} | {statistics.mean(f1):.1f} | "
+            f"| {algorithm} | {mean_std(acc)} | {per_seed} | {statistics.mean(f1):.1f} | "
             f"{statistics.mean(minutes):.1f} | {seeds} |"
         )
     header = "| algorithm | test accuracy (mean ± std) | per seed | macro-F1 | minutes per run | seeds |\n|---|---|---|---|---|---|"

@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+from bench_common import RUNS, ROOT, SHARED_DATA, mean_std, offline
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "conll2003"
-OUT = ROOT / "runs" / "benchmark" / "conll"
+offline()
+DATA = SHARED_DATA / "conll2003"
+OUT = RUNS / "conll"
 CONFIG = ROOT / "configs" / "conll_benchmark.yaml"
 
 # Settings fixed in advance, never tuned on the test file.
@@ -106,10 +103,9 @@ def report() -> str:
         f1 = [100 * m["test"]["f1"] for m in metrics]
         per_type = " / ".join(f"{statistics.mean(100 * m['test'][f'{t}_f1'] for m in metrics):.1f}" for t in ENTITY_TYPES)
         minutes = statistics.mean(run_minutes(algorithm, p) for p in runs)
-        std = f"{statistics.stdev(f1):.1f}" if len(f1) > 1 else "n/a (1 seed)"
         seeds = ", ".join(p.name.split("seed")[1] for p in runs)
         rows.append(
-            f"| {algorithm} | {statistics.mean(f1):.1f} ± {std} | {' / '.join(f'{x:.1f}' for x in f1)} | "
+            f"| {algorithm} | {mean_std(f1)} | {' / '.join(f'{x:.1f}' for x in f1)} | "
             f"{per_type} | {minutes:.1f} | {seeds} |"
         )
     header = (

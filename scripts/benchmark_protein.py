@@ -31,13 +31,11 @@ import statistics
 import sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+from bench_common import RUNS, ROOT, SHARED_DATA, mean_std, offline
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-OUT = ROOT / "runs" / "benchmark" / "protein"
+offline()
+DATA = SHARED_DATA
+OUT = RUNS / "protein"
 BENCHMARKS = {
     "amp": {"data": DATA / "amp_veltri2018", "config": "amp_benchmark.yaml", "pretrain": "amp_pretrain.yaml"},
     "deeploc": {"data": DATA / "deeploc", "config": "deeploc_benchmark.yaml", "pretrain": "deeploc_pretrain.yaml"},
@@ -129,10 +127,9 @@ def report(bench: str) -> str:
         mcc = [m["test"]["mcc"] for m in metrics]
         val = [100 * m["validation"]["accuracy"] for m in metrics]
         minutes = [m["total_seconds"] / 60 for m in metrics]
-        std = f" ± {statistics.stdev(acc):.1f}" if len(acc) > 1 else ""
         name = f"**{method}** (best SSL on validation)" if method == best_ssl and len(ssl) > 1 else method
         rows.append(
-            f"| {name} | {statistics.mean(acc):.1f}{std} | {statistics.mean(f1):.1f} | {statistics.mean(mcc):.3f} | "
+            f"| {name} | {mean_std(acc)} | {statistics.mean(f1):.1f} | {statistics.mean(mcc):.3f} | "
             f"{statistics.mean(val):.1f} | {', '.join(str(m['selected_step']) for m in metrics)} | "
             f"{statistics.mean(minutes):.1f} | {', '.join(m['_seed'] for m in metrics)} |"
         )

@@ -27,17 +27,14 @@ import json
 import os
 import statistics
 import sys
-from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+from bench_common import RUNS, ROOT, SHARED_DATA, mean_std, offline
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "ag_news"
-OUT = ROOT / "runs" / "benchmark" / "simclrv2"
+offline()
+DATA = SHARED_DATA / "ag_news"
+OUT = RUNS / "simclrv2"
 CONFIG = ROOT / "configs" / "simclrv2_agnews.yaml"
-VALIDATION = ROOT / "runs" / "benchmark" / "agnews" / "validation.csv"
+VALIDATION = RUNS / "agnews" / "validation.csv"
 ARMS = {"a": "finetune_only", "b": "pretrain_finetune", "c": "self_distill", "d": "distill_3layer"}
 TEACHER = "packaged:all-MiniLM-L6-v2"
 
@@ -149,9 +146,8 @@ def report() -> str:
         acc = [100 * m["test"]["accuracy"] for m in metrics]
         f1 = [100 * m["test"]["macro_f1"] for m in metrics]
         minutes = [m["total_seconds"] / 60 for m in metrics]
-        std = statistics.stdev(acc) if len(acc) > 1 else float("nan")
         seeds = ", ".join(p.parent.name.split("seed")[1] for p in runs)
-        rows.append(f"| {arm} | {statistics.mean(acc):.1f} ± {std:.1f} | {' / '.join(f'{a:.1f}' for a in acc)} | "
+        rows.append(f"| {arm} | {mean_std(acc)} | {' / '.join(f'{a:.1f}' for a in acc)} | "
                     f"{statistics.mean(f1):.1f} | {statistics.mean(minutes):.1f} | {seeds} |")
     lines = ["| arm | test accuracy (mean ± std) | per seed | macro-F1 | minutes per run | seeds |",
              "|---|---|---|---|---|---|", *rows]

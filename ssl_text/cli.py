@@ -112,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if extra:
         args.overrides = [*args.overrides, *extra]
-    from ssl_text.augment.back_translation import BackTranslationError
     from ssl_text.config import ConfigError
     from ssl_text.data import DataError
     from ssl_text.hub import HubError

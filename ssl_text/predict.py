@@ -6,7 +6,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import numpy as np
 import datasets
 from accelerate import Accelerator
 from transformers import AutoConfig

@@ -10,7 +10,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
-from ssl_text.augment.pipeline import ViewContext, ViewPipeline
+from ssl_text.augment.pipeline import ViewContext
 from ssl_text.augment.precomputed import IDS
 from ssl_text.augment.registry import OPS, TEXT, TOKENS, check_view, parse_step, view_steps
 from ssl_text.augment.tfidf import fit_tfidf, replacement_probs, tfidf_replace

@@ -24,13 +24,13 @@ from ssl_text.augment.back_translation import (
     BackTranslationError,
     MarianBackend,
     back_translate,
-    clean_text,
     join_sentences,
     paraphrase_texts,
     split_sentences,
 )
 from ssl_text.augment.cli import load_data, main, prepare_text_column
 from ssl_text.augment.testing import build_tiny_marian_pair
+from ssl_text.data import clean_text
 
 pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses:UserWarning")
 REPO = Path(__file__).resolve().parents[1]

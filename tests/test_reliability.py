@@ -23,7 +23,7 @@ from ssl_text.algorithms.base import LossOutput
 from ssl_text.batching import BatchStream
 from ssl_text.config import ConfigError, TrainerConfig, parse_config
 from ssl_text.data import DataError
-from ssl_text.run_dir import RunDirError, acquire_lock
+from ssl_text.run_dir import RunDirError
 from ssl_text.train import train
 from ssl_text.trainer import NonFiniteLossError, Trainer
 from tasks.text_classification import ModelMismatchError

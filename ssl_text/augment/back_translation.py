@@ -51,7 +51,6 @@ from typing import Any, Protocol, runtime_checkable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ssl_text.data import clean_text
 
 logger = logging.getLogger(__name__)
 

@@ -25,10 +25,10 @@ from ssl_text.augment.back_translation import (
     BackTranslationError,
     MarianBackend,
     back_translate,
-    clean_text,
     marian_model_ids,
     process_state,
 )
+from ssl_text.data import clean_text
 
 DEFAULT_PIVOTS = {"marian": "de", "apertium": "spa"}
 DEFAULT_SOURCE = {"marian": "en", "apertium": "eng"}
