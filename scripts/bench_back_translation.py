@@ -27,7 +27,11 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ssl_text.augment.back_translation import ApertiumBackend, MarianBackend, split_sentences  # noqa: E402
+from ssl_text.augment.back_translation import (  # noqa: E402
+    ApertiumBackend,
+    MarianBackend,
+    split_sentences,
+)
 from ssl_text.data import clean_text  # noqa: E402
 
 AG_NEWS = REPO.parent / "shared" / "data" / "ag_news" / "train_sample5000.csv"

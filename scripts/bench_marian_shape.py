@@ -10,6 +10,7 @@ import time
 
 import torch
 from transformers import MarianConfig, MarianMTModel
+
 torch.set_num_threads(1)
 torch.manual_seed(0)
 # the shape of Helsinki-NLP/opus-mt-en-de (config.json: d_model 512, 6+6 layers, 8 heads, ffn 2048, vocab 58101)

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import sys
 from pathlib import Path
 
-from bench_common import RUNS, ROOT, SHARED_DATA, mean_std, offline
+from bench_common import (
+    ROOT,
+    RUNS,
+    SHARED_DATA,
+    chosen,
+    final_metrics,
+    mean_std,
+    offline,
+    self_train_row,
+    self_training_minutes,
+)
 
 offline()
 DATA = SHARED_DATA / "conll2003"
@@ -43,15 +52,11 @@ ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC")
 
 
 def metrics_file(algorithm: str, seed: int) -> Path:
-    run_dir = OUT / f"{algorithm}_seed{seed}"
-    if algorithm in SELF_TRAINING:
-        return run_dir / f"round_{SELF_TRAINING[algorithm]['rounds']}" / "metrics.json"
-    return run_dir / "metrics.json"
+    return final_metrics(OUT / f"{algorithm}_seed{seed}", SELF_TRAINING.get(algorithm, {}).get("rounds"))
 
 
 def run_one(algorithm: str, seed: int, extra: list[str]) -> dict:
     from ssl_text.config import load_config
-    from ssl_text.self_training import PseudoLabeling, self_train
     from ssl_text.train import train
 
     overrides = [
@@ -65,32 +70,18 @@ def run_one(algorithm: str, seed: int, extra: list[str]) -> dict:
         *extra,
     ]
     if algorithm in SELF_TRAINING:
-        options = dict(SELF_TRAINING[algorithm])
-        rounds = options.pop("rounds")
-        run_dir = OUT / f"{algorithm}_seed{seed}"
         if not metrics_file("supervised", seed).exists():
             run_one("supervised", seed, extra)
-        if run_dir.exists() and not (run_dir / "rounds.json").exists():
-            shutil.rmtree(run_dir)  # stopped before its first record: start it again
-        if run_dir.exists():  # resumed with the teacher it started with
-            teacher = json.loads((run_dir / "rounds.json").read_text()).get("teacher")
-        else:
-            teacher = OUT / f"supervised_seed{seed}"
-        self_train(load_config(CONFIG, overrides), rounds, PseudoLabeling(**options), resume=run_dir.exists(),
-                   teacher=teacher)
-        return json.loads(metrics_file(algorithm, seed).read_text())
+        return self_train_row(load_config(CONFIG, overrides), OUT / f"{algorithm}_seed{seed}",
+                              OUT / f"supervised_seed{seed}", SELF_TRAINING[algorithm])
     return train(load_config(CONFIG, overrides), overwrite=True)
 
 
 def run_minutes(algorithm: str, run_dir: Path) -> float:
     """Wall-clock minutes of a run; for self-training, of every round, the teacher included."""
-    if algorithm not in SELF_TRAINING:
-        return json.loads((run_dir / "metrics.json").read_text())["total_seconds"] / 60
-    files = sorted(run_dir.glob("round_*/metrics.json"))
-    teacher = json.loads((run_dir / "rounds.json").read_text()).get("teacher")
-    if teacher:  # round 0 is the supervised run of the same seed
-        files.append(Path(teacher) / "metrics.json")
-    return sum(json.loads(f.read_text())["total_seconds"] for f in files) / 60
+    if algorithm in SELF_TRAINING:
+        return self_training_minutes(run_dir)
+    return json.loads((run_dir / "metrics.json").read_text())["total_seconds"] / 60
 
 
 def report() -> str:
@@ -132,8 +123,9 @@ def main() -> None:
 
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
+    algorithms = chosen(args.algorithms, [*ALGORITHM_ARGS, *SELF_TRAINING])
     for seed in [int(s) for s in args.seeds.split(",")]:
-        for algorithm in args.algorithms.split(","):
+        for algorithm in algorithms:
             if metrics_file(algorithm, seed).exists():
                 print(f"skip {algorithm} seed {seed}: done", flush=True)
                 continue

@@ -31,7 +31,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from bench_common import RUNS, ROOT, SHARED_DATA, mean_std, offline
+from bench_common import ROOT, RUNS, SHARED_DATA, chosen, mean_std, offline
 
 offline()
 DATA = SHARED_DATA
@@ -162,6 +162,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra key=value overrides for every classifier run")
     args = parser.parse_args()
     bench = args.benchmark
+    ssl = chosen(args.ssl, [a for a in ALGORITHM_ARGS if a != "supervised"], "SSL algorithm")
     if args.report:
         print(report(bench))
         return
@@ -180,7 +181,7 @@ def main() -> None:
     needs_encoder = wanted is None or any(m.endswith("_pretrained") for m in wanted)
     encoder = run_pretrain(bench, args.pretrain_overrides.split()) if needs_encoder else None
     plan.append(("supervised_pretrained", "supervised", str(encoder)))
-    plan += [(f"{a}_pretrained", a, str(encoder)) for a in args.ssl.split(",") if a]
+    plan += [(f"{a}_pretrained", a, str(encoder)) for a in ssl]
     for seed in [int(s) for s in args.seeds.split(",")]:
         for method, algorithm, model in plan:
             if wanted is not None and method not in wanted:

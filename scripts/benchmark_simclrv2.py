@@ -28,7 +28,7 @@ import os
 import statistics
 import sys
 
-from bench_common import RUNS, ROOT, SHARED_DATA, mean_std, offline
+from bench_common import ROOT, RUNS, SHARED_DATA, mean_std, offline
 
 offline()
 DATA = SHARED_DATA / "ag_news"
@@ -99,8 +99,8 @@ def measure_speed(batch_size: int = 64, max_length: int = 64, repeats: int = 10,
     """The 6-layer MiniLM teacher vs its 3-layer alternate-layer student (layers 0, 2, 4), on the same batch."""
     import torch
 
-    from ssl_text.data import add_text_column, load_spec
     from ssl_text.config import DatasetSpec
+    from ssl_text.data import add_text_column, load_spec
     from ssl_text.distill import alternate_layers, init_from_layers, num_parameters
     from ssl_text.models import resolve_model_path
     from ssl_text.simclrv2 import compare_speed, padded_batch
@@ -188,7 +188,9 @@ def main() -> None:
         print(json.dumps(measure_speed(), indent=2))
         return
     sys.path.insert(0, str(ROOT / "scripts"))
-    from benchmark import write_validation  # the validation rows of scripts/benchmark.py
+    from benchmark import (
+        write_validation,  # the validation rows of scripts/benchmark.py
+    )
 
     if not VALIDATION.exists():
         write_validation(VALIDATION)

@@ -171,8 +171,8 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
 
-    import setfit
     import sentence_transformers
+    import setfit
     import sklearn
     import torch
 

@@ -1,0 +1,44 @@
+"""The settings the benchmark scripts fix in advance parse into valid configs (no CPU hour spent to find a typo)."""
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+from ssl_text.config import load_config
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+# Rows that vary the data or views of an algorithm (noisy_student_swap: the config's base algorithm;
+# `self_train` sets noisy_student for the student rounds).
+VARIANT_OF = {"fixmatch_bt": "fixmatch", "uda_bt": "uda", "noisy_student_swap": "supervised"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scripts_on_path():
+    sys.path.insert(0, str(SCRIPTS))
+    yield
+    sys.path.remove(str(SCRIPTS))
+
+
+@pytest.mark.parametrize("script", ["benchmark", "benchmark_ner"])
+def test_every_algorithm_setting_of_a_benchmark_is_a_valid_config(script, tmp_path):
+    bench = importlib.import_module(script)
+    for name, args in bench.ALGORITHM_ARGS.items():
+        cfg = load_config(bench.CONFIG, [f"output_dir={tmp_path / name}", *args])
+        assert cfg.algorithm.name == VARIANT_OF.get(name, name)
+
+
+def test_the_agnews_zoo_covers_every_registered_algorithm():
+    from ssl_text.algorithms import ALGORITHMS
+
+    bench = importlib.import_module("benchmark")
+    assert set(ALGORITHMS) - {"distill"} <= set(bench.ALGORITHM_ARGS) | set(bench.SELF_TRAINING)
+
+
+def test_protein_ssl_settings_are_valid_configs(tmp_path):
+    bench = importlib.import_module("benchmark_protein")
+    for name, args in bench.ALGORITHM_ARGS.items():
+        for spec in bench.BENCHMARKS.values():
+            cfg = load_config(SCRIPTS.parent / "configs" / spec["config"], [f"output_dir={tmp_path / name}", args])
+            assert cfg.algorithm.name == name
