@@ -79,8 +79,11 @@ SETTINGS: dict[str, MoonsSetting] = {
     ),
     "flexmatch": MoonsSetting(steps=1000, algorithm={"tau": 0.95}),
     "freematch": MoonsSetting(algorithm={"momentum": 0.999}),
-    # A supervised teacher (round 0, the `supervised` setting), then 2 rounds of noisy students.
-    "noisy_student": MoonsSetting(steps=300, rounds=2, labeling=PseudoLabeling(tau=0.9)),
+    # A supervised teacher (round 0, the `supervised` setting), then 12 rounds of noisy students. Each
+    # student, trained under jitter wider than the moons' gap (0.25), is smoother than its teacher and
+    # confident a little further along each moon, so the labels travel round by round (seeds 0-2, mean
+    # accuracy: 2 rounds 91.7%, 5 rounds 93.9%, 8 rounds 95.6%, 12 rounds 96.4%).
+    "noisy_student": MoonsSetting(steps=300, rounds=12, strong_noise=0.25, labeling=PseudoLabeling(tau=0.9)),
 }
 
 

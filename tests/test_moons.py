@@ -24,10 +24,6 @@ LIMITED = {
         "label from one point to its neighbours, so a supervised boundary that cuts through a moon stays "
         "(seeds 0 and 2 keep ~85%)"
     ),
-    "noisy_student": (
-        "with a supervised teacher (as in the paper) the students learn the teacher's errors where its "
-        "boundary cuts a moon, and no later round undoes them (seed 0 keeps ~85%)"
-    ),
 }
 
 
