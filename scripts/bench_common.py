@@ -75,3 +75,9 @@ def chosen(requested: str, known, what: str = "algorithm") -> list[str]:
     if unknown:
         sys.exit(f"unknown {what}(s) {unknown}; choose from {sorted(set(known))}.")
     return names
+
+
+def resume_or_overwrite(run_dir: Path) -> dict:
+    """`train()` arguments for a benchmark run: continue a stopped run from its last checkpoint, else start over."""
+    stopped = any((run_dir / "checkpoints").glob("step_*")) and not (run_dir / "metrics.json").exists()
+    return {"resume": stopped, "overwrite": not stopped}

@@ -24,6 +24,7 @@ from bench_common import (
     final_metrics,
     mean_std,
     offline,
+    resume_or_overwrite,
     self_train_row,
     self_training_minutes,
 )
@@ -109,7 +110,7 @@ def run_one(algorithm: str, seed: int, extra: list[str]) -> dict:
             run_one("supervised", seed, extra)
         return self_train_row(load_config(CONFIG, overrides), run_dir, OUT / f"supervised_seed{seed}",
                               SELF_TRAINING[algorithm])
-    return train(load_config(CONFIG, overrides), overwrite=True)
+    return train(load_config(CONFIG, overrides), **resume_or_overwrite(run_dir))
 
 
 def metrics_path(algorithm: str, seed: int) -> Path:

@@ -31,7 +31,15 @@ import statistics
 import sys
 from pathlib import Path
 
-from bench_common import ROOT, RUNS, SHARED_DATA, chosen, mean_std, offline
+from bench_common import (
+    ROOT,
+    RUNS,
+    SHARED_DATA,
+    chosen,
+    mean_std,
+    offline,
+    resume_or_overwrite,
+)
 
 offline()
 DATA = SHARED_DATA
@@ -102,7 +110,7 @@ def run_one(bench: str, method: str, algorithm: str, model: str, seed: int, extr
         ALGORITHM_ARGS[algorithm],
         *extra,
     ]
-    return train(load_config(ROOT / "configs" / BENCHMARKS[bench]["config"], overrides), overwrite=True)
+    return train(load_config(ROOT / "configs" / BENCHMARKS[bench]["config"], overrides), **resume_or_overwrite(run_dir))
 
 
 def report(bench: str) -> str:
