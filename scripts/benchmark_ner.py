@@ -23,6 +23,7 @@ from bench_common import (
     final_metrics,
     mean_std,
     offline,
+    resume_or_overwrite,
     self_train_row,
     self_training_minutes,
 )
@@ -74,7 +75,7 @@ def run_one(algorithm: str, seed: int, extra: list[str]) -> dict:
             run_one("supervised", seed, extra)
         return self_train_row(load_config(CONFIG, overrides), OUT / f"{algorithm}_seed{seed}",
                               OUT / f"supervised_seed{seed}", SELF_TRAINING[algorithm])
-    return train(load_config(CONFIG, overrides), overwrite=True)
+    return train(load_config(CONFIG, overrides), **resume_or_overwrite(OUT / f"{algorithm}_seed{seed}"))
 
 
 def run_minutes(algorithm: str, run_dir: Path) -> float:

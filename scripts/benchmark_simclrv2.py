@@ -28,7 +28,15 @@ import os
 import statistics
 import sys
 
-from bench_common import ROOT, RUNS, SHARED_DATA, mean_std, offline
+from bench_common import (
+    ROOT,
+    RUNS,
+    SHARED_DATA,
+    chosen,
+    mean_std,
+    offline,
+    resume_or_overwrite,
+)
 
 offline()
 DATA = SHARED_DATA / "ag_news"
@@ -66,12 +74,12 @@ def run_arm(arm: str, seed: int, raw: dict) -> dict:
     if arm == "finetune_only":
         finetune["model"] = {"name_or_path": raw["pretrain"]["model"]["name_or_path"], "projection_head_layers": 0}
         finetune["output_dir"] = str(OUT / f"{arm}_seed{seed}")
-        return train(parse_config(finetune, f"{CONFIG} ({arm})"), overwrite=True)
+        return train(parse_config(finetune, f"{CONFIG} ({arm})"), **resume_or_overwrite(OUT / f"{arm}_seed{seed}"))
     finetune["model"] = {**finetune.get("model", {}), "name_or_path": encoder}
     teacher_dir = OUT / f"pretrain_finetune_seed{seed}"
     finetune["output_dir"] = str(teacher_dir)
     if arm == "pretrain_finetune":
-        return train(parse_config(finetune, f"{CONFIG} ({arm})"), overwrite=True)
+        return train(parse_config(finetune, f"{CONFIG} ({arm})"), **resume_or_overwrite(teacher_dir))
     section = copy.deepcopy(raw["distill"])
     overrides = {k: section.pop(k) for k in RUN_OVERRIDES if k in section}
     student = _deep_merge(finetune, overrides)
@@ -195,10 +203,7 @@ def main() -> None:
     if not VALIDATION.exists():
         write_validation(VALIDATION)
     raw = pipeline_raw(args.overrides)
-    arms = [ARMS.get(a, a) for a in args.arms.split(",")]
-    unknown = sorted(set(arms) - set(ARMS.values()))
-    if unknown:
-        sys.exit(f"unknown arm(s) {unknown}; choose from {ARMS}.")
+    arms = [ARMS.get(a, a) for a in chosen(args.arms, [*ARMS, *ARMS.values()], "arm")]
     if any(arm != "finetune_only" for arm in arms):
         run_pretrain(raw)
     for seed in [int(s) for s in args.seeds.split(",")]:

@@ -51,7 +51,6 @@ from typing import Any, Protocol, runtime_checkable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
