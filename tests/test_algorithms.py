@@ -121,3 +121,54 @@ def test_threshold_outside_unit_interval_is_refused(tau):
     cfg = from_dict(ALGORITHMS["fixmatch"].Config, {"name": "fixmatch", "tau": tau})
     with pytest.raises(ConfigError, match="algorithm.tau"):
         cfg.validate("x.yaml")
+
+
+def test_align_distribution_rescales_by_the_prior_ratio():
+    from ssl_text.distribution_alignment import align_distribution
+
+    aligned = align_distribution(torch.tensor([[0.6, 0.4]]), torch.tensor([0.5, 0.5]), torch.tensor([0.75, 0.25]))
+    # [0.6 / 0.75, 0.4 / 0.25] * 0.5 = [0.4, 0.8] -> [1/3, 2/3]
+    assert aligned.tolist()[0] == pytest.approx([1 / 3, 2 / 3])
+
+
+def test_distribution_alignment_priors_after_known_updates_pool_processes():
+    from ssl_text.distribution_alignment import DistributionAlignment
+
+    align = DistributionAlignment(num_classes=2, momentum=0.5)
+    align.update(torch.tensor([0, 0, 1, -100]), torch.tensor([[0.9, 0.1], [0.7, 0.3]]))
+    assert align.lb_prior.tolist() == pytest.approx([7 / 12, 5 / 12])  # 0.5 * 1/2 + 0.5 * [2/3, 1/3]
+    assert align.ulb_prior.tolist() == pytest.approx([0.65, 0.35])  # 0.5 * 1/2 + 0.5 * [0.8, 0.2]
+
+    # Two processes with different numbers of rows: the sums are pooled, not the per-process means.
+    other = {"hist": torch.tensor([0.0, 3.0]), "rows": torch.tensor([[0.1, 0.9]])}
+    two = DistributionAlignment(num_classes=2, momentum=0.0)
+    two.update(torch.tensor([0]), torch.tensor([[0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]),
+               gather=lambda stats: torch.cat([stats, torch.cat([other["hist"], other["rows"].sum(0), torch.ones(1)])[None]]))
+    assert two.lb_prior.tolist() == pytest.approx([0.25, 0.75])
+    assert two.ulb_prior.tolist() == pytest.approx([(1.5 + 0.1) / 4, (1.5 + 0.9) / 4])
+
+    restored = DistributionAlignment(num_classes=2, momentum=0.5)
+    restored.load_state_dict(align.state_dict())
+    assert torch.equal(restored.ulb_prior, align.ulb_prior) and torch.equal(restored.lb_prior, align.lb_prior)
+
+
+def test_fixmatch_with_distribution_alignment_raises_an_under_predicted_class():
+    # Weak views: two texts with p = [0.62, 0.38]. Without alignment both go to class 0. With the
+    # labeled prior balanced and the pool's running prior at [0.9, 0.1] (momentum ~1 keeps it there),
+    # the aligned probabilities are [0.15, 0.85]: class 1 wins and passes tau = 0.8.
+    table = [[2.0, 0.0], [0.0, 2.0], [0.5, 0.0], [0.5, 0.0], [1.0, 1.0], [1.0, 1.0]]
+    plain = make("fixmatch", tau=0.8).compute_loss(TableModel(table), batch(), STATE)
+    assert plain.pseudo_labels.tolist() == [0, 0] and plain.mask.tolist() == [0.0, 0.0]
+    algo = make("fixmatch", tau=0.8, dist_align_momentum=0.999999)
+    algo.align.ulb_prior = torch.tensor([0.9, 0.1])
+    out = algo.compute_loss(TableModel(table), batch(), STATE)
+    assert out.pseudo_labels.tolist() == [1, 1] and out.mask.tolist() == [1.0, 1.0]
+    assert algo.state_dict()["ulb_prior"][0] < 0.9  # the running prior moved towards this batch
+
+
+@pytest.mark.parametrize("name", ["fixmatch", "uda"])
+@pytest.mark.parametrize("momentum", [0.0, 1.0, 2.0])
+def test_dist_align_momentum_outside_unit_interval_is_refused(name, momentum):
+    cfg = from_dict(ALGORITHMS[name].Config, {"name": name, "dist_align_momentum": momentum})
+    with pytest.raises(ConfigError, match="algorithm.dist_align_momentum"):
+        cfg.validate("x.yaml")

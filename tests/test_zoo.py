@@ -352,6 +352,8 @@ STATEFUL = {
     "mean_teacher": {"rampup_steps": 0},
     "flexmatch": {"tau": 0.3},
     "freematch": {"momentum": 0.9},
+    "fixmatch": {"tau": 0.3, "dist_align_momentum": 0.5},  # distribution alignment keeps running priors
+    "uda": {"tau": 0.3, "dist_align_momentum": 0.5},
 }
 
 

@@ -1,6 +1,8 @@
 """FixMatch (Sohn et al., 2020): the argmax of the weak view is the target for the strong
 view wherever the weak view's confidence reaches `tau`. Works per text and per token (NER: the
-decoded valid-BIO tag sequence of the weak view is the target of each word's first subword)."""
+decoded valid-BIO tag sequence of the weak view is the target of each word's first subword).
+With `dist_align_momentum` set, the weak view's probabilities are first aligned to the labeled
+class prior (ssl_text/distribution_alignment.py), as ReMixMatch and SoftMatch do."""
 
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from ssl_text.algorithms.base import (
     logits_of,
     unlabeled_rows,
 )
-from ssl_text.algorithms.pseudo_label import _check_tau
+from ssl_text.algorithms.pseudo_label import _check_tau, check_dist_align_momentum
+from ssl_text.distribution_alignment import DistributionAlignment
 from ssl_text.losses import masked_mean, target_confidence_mask
 
 
@@ -30,9 +33,11 @@ class FixMatch:
         name: str = "fixmatch"
         tau: float = 0.95
         lambda_u: float = 1.0
+        dist_align_momentum: float | None = None  # EMA momentum of distribution alignment; None: off
 
         def validate(self, source: str) -> None:
             _check_tau(self.tau, source)
+            check_dist_align_momentum(self.dist_align_momentum, source)
 
     views = (LB, ULB_WEAK, ULB_STRONG)
     token_level = True
@@ -40,12 +45,17 @@ class FixMatch:
     def __init__(self, config: Config, num_classes: int):
         self.config = config
         self.num_classes = num_classes
+        momentum = config.dist_align_momentum
+        self.align = DistributionAlignment(num_classes, momentum) if momentum is not None else None
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
         loss_lb = labeled_loss(logits_of(model, batch[LB]), batch["lb_labels"])
         with torch.no_grad():
             probs_weak = torch.softmax(logits_of(model, batch[ULB_WEAK]), dim=-1)  # [mu*B, C] or [mu*B, L, C]
+            if self.align is not None:
+                self.align.update(batch["lb_labels"], unlabeled_rows(probs_weak, batch), state.gather)
+                probs_weak = self.align(probs_weak)
         pseudo = hard_pseudo_labels(probs_weak, batch, state)  # [N]: one per text, or per word
         mask = target_confidence_mask(unlabeled_rows(probs_weak, batch), pseudo, cfg.tau)
         logits_strong = unlabeled_rows(logits_of(model, batch[ULB_STRONG]), batch)  # [N, C]
@@ -56,3 +66,10 @@ class FixMatch:
             pseudo_labels=pseudo,
             mask=mask,
         )
+
+    def state_dict(self) -> dict:
+        return self.align.state_dict() if self.align is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.align is not None:
+            self.align.load_state_dict(state)

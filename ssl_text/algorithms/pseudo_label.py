@@ -63,3 +63,11 @@ def _check_tau(tau: float, source: str) -> None:
         raise ConfigError(
             f"{source}: `algorithm.tau` is {tau}; expected a confidence threshold in (0, 1), e.g. 0.95."
         )
+
+
+def check_dist_align_momentum(momentum: float | None, source: str) -> None:
+    if momentum is not None and not 0.0 < momentum < 1.0:
+        raise ConfigError(
+            f"{source}: `algorithm.dist_align_momentum` is {momentum}; expected an EMA momentum in (0, 1), "
+            "e.g. 0.99, or null to turn distribution alignment off."
+        )

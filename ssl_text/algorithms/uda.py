@@ -1,6 +1,8 @@
 """UDA (Xie et al., 2020): KL consistency between the sharpened weak-view prediction and
 the strong view, on confident examples only, plus training-signal annealing (TSA) that
-drops labeled examples the model already predicts above a rising threshold."""
+drops labeled examples the model already predicts above a rising threshold. With
+`dist_align_momentum` set, the weak view's probabilities are aligned to the labeled class prior
+(ssl_text/distribution_alignment.py) before the mask and the sharpening."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from ssl_text.algorithms.base import LB, ULB_STRONG, ULB_WEAK, LossOutput, TrainState, logits_of
-from ssl_text.algorithms.pseudo_label import _check_tau
+from ssl_text.algorithms.pseudo_label import _check_tau, check_dist_align_momentum
+from ssl_text.distribution_alignment import DistributionAlignment
 from ssl_text.losses import confidence_mask, kl_from_probs, masked_mean, sharpen, tsa_threshold
 
 
@@ -23,15 +26,19 @@ class UDA:
         T: float = 0.4  # sharpening temperature of the target
         lambda_u: float = 1.0
         tsa: Literal["none", "linear", "exp", "log"] = "none"
+        dist_align_momentum: float | None = None  # EMA momentum of distribution alignment; None: off
 
         def validate(self, source: str) -> None:
             _check_tau(self.tau, source)
+            check_dist_align_momentum(self.dist_align_momentum, source)
 
     views = (LB, ULB_WEAK, ULB_STRONG)
 
     def __init__(self, config: Config, num_classes: int):
         self.config = config
         self.num_classes = num_classes
+        momentum = config.dist_align_momentum
+        self.align = DistributionAlignment(num_classes, momentum) if momentum is not None else None
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
@@ -47,6 +54,9 @@ class UDA:
             loss_lb = (ce * tsa_keep).sum() / tsa_keep.sum().clamp_min(1.0)
         with torch.no_grad():
             probs_weak = torch.softmax(logits_of(model, batch[ULB_WEAK]), dim=-1)  # [mu*B, C]
+            if self.align is not None:
+                self.align.update(labels, probs_weak, state.gather)
+                probs_weak = self.align(probs_weak)
         mask = confidence_mask(probs_weak, cfg.tau)
         targets = sharpen(probs_weak, cfg.T)
         logits_strong = logits_of(model, batch[ULB_STRONG])
@@ -62,3 +72,10 @@ class UDA:
             pseudo_labels=probs_weak.argmax(dim=-1),
             mask=mask,
         )
+
+    def state_dict(self) -> dict:
+        return self.align.state_dict() if self.align is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.align is not None:
+            self.align.load_state_dict(state)
