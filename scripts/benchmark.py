@@ -1,6 +1,7 @@
 """AG News benchmark: 40 labels (10 per class), 3 seeds, every algorithm on the same budget.
 
     python scripts/benchmark.py [--algorithms supervised,fixmatch,...] [--seeds 0,1,2] [--report]
+                                [--out DIR] [key=value overrides for every run]
 
 Reads ../shared/data/ag_news. Each run writes runs/benchmark/agnews/<algorithm>_seed<k>/
 (metrics.json there); finished runs are skipped, so the script can be stopped and rerun.
@@ -149,15 +150,20 @@ def report() -> str:
 
 
 def main() -> None:
+    global OUT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algorithms", default="supervised,pseudo_label,fixmatch,uda")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--report", action="store_true")
+    parser.add_argument("--out", type=Path, default=OUT,
+                        help=f"where the runs go (default {OUT.relative_to(ROOT)}); e.g. a separate folder for "
+                             "runs with other budget overrides, so they never mix with the protocol's runs")
     parser.add_argument("--peers", action="store_true",
                         help="run the peer baselines (SetFit, logistic regression, LabelSpreading) on the same "
                              "40 labels and pool instead (scripts/peers_agnews.py; runs/peers_agnews.json)")
     parser.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
     args = parser.parse_args()
+    OUT = args.out.resolve()
     if args.report:
         print(report())
         return
