@@ -53,6 +53,9 @@ ALGORITHM_ARGS["uda_bt"] = ALGORITHM_ARGS["uda"] + BT_ARGS
 # labels' class balance.
 ALGORITHM_ARGS["fixmatch_da"] = ["algorithm={name: fixmatch, tau: 0.9, lambda_u: 1.0, dist_align_momentum: 0.99}"]
 ALGORITHM_ARGS["uda_da"] = ["algorithm={name: uda, tau: 0.8, T: 0.4, lambda_u: 1.0, tsa: none, dist_align_momentum: 0.99}"]
+# MixMatch with distribution alignment on its guesses (ReMixMatch's guard against one-class guesses).
+ALGORITHM_ARGS["mixmatch_da"] = ["algorithm={name: mixmatch, T: 0.5, alpha: 0.75, lambda_u: 100.0, rampup_steps: 100, "
+                                 "mix_layer: 4, dist_align_momentum: 0.99}"]
 # The rest of the zoo (issue 3), settings fixed before any run from the papers' defaults, with the
 # time constants scaled to the 300-step budget (EMA 0.99 rather than 0.999) and MixText's mixing
 # layer at 2/3 of the encoder depth (layer 4 of MiniLM's 6; MixText's best of BERT-base's 12 was 9).

@@ -166,7 +166,7 @@ def test_fixmatch_with_distribution_alignment_raises_an_under_predicted_class():
     assert algo.state_dict()["ulb_prior"][0] < 0.9  # the running prior moved towards this batch
 
 
-@pytest.mark.parametrize("name", ["fixmatch", "uda"])
+@pytest.mark.parametrize("name", ["fixmatch", "uda", "mixmatch"])
 @pytest.mark.parametrize("momentum", [0.0, 1.0, 2.0])
 def test_dist_align_momentum_outside_unit_interval_is_refused(name, momentum):
     cfg = from_dict(ALGORITHMS[name].Config, {"name": name, "dist_align_momentum": momentum})

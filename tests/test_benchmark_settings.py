@@ -11,7 +11,7 @@ from ssl_text.config import load_config
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 # Rows that vary the data or views of an algorithm (noisy_student_swap: the config's base algorithm;
 # `self_train` sets noisy_student for the student rounds).
-VARIANT_OF = {"fixmatch_bt": "fixmatch", "uda_bt": "uda", "fixmatch_da": "fixmatch", "uda_da": "uda", "noisy_student_swap": "supervised",
+VARIANT_OF = {"fixmatch_bt": "fixmatch", "uda_bt": "uda", "fixmatch_da": "fixmatch", "uda_da": "uda", "mixmatch_da": "mixmatch", "noisy_student_swap": "supervised",
               "supervised_all_labels": "supervised"}
 
 

@@ -354,6 +354,7 @@ STATEFUL = {
     "freematch": {"momentum": 0.9},
     "fixmatch": {"tau": 0.3, "dist_align_momentum": 0.5},  # distribution alignment keeps running priors
     "uda": {"tau": 0.3, "dist_align_momentum": 0.5},
+    "mixmatch": {"dist_align_momentum": 0.5},
 }
 
 

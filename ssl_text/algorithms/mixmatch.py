@@ -3,7 +3,9 @@ Chen et al., 2020).
 
 1. Label guessing: the K augmentations of each unlabeled example are its weak and its strong
    view (K = 2); the guess is the mean of their softmax outputs, sharpened with temperature T
-   (no gradient).
+   (no gradient). With `dist_align_momentum` set, the mean is first aligned to the labeled class
+   prior (ReMixMatch's distribution alignment, ssl_text/distribution_alignment.py): a guard
+   against all guesses sharpening towards one class.
 2. MixUp: the labeled batch (one-hot targets) and both unlabeled views (the guess as target)
    are concatenated into W, shuffled, and each example is mixed with its shuffled partner,
    lambda ~ Beta(alpha, alpha), lambda' = max(lambda, 1 - lambda) so the mixture stays
@@ -29,7 +31,9 @@ import torch.nn.functional as F
 
 from ssl_text.algorithms.base import LB, ULB_STRONG, ULB_WEAK, LossOutput, TrainState, logits_of
 from ssl_text.algorithms.pi_model import check_weight_and_rampup
+from ssl_text.algorithms.pseudo_label import check_dist_align_momentum
 from ssl_text.config import ConfigError
+from ssl_text.distribution_alignment import DistributionAlignment
 from ssl_text.losses import linear_rampup, sharpen, soft_cross_entropy
 from ssl_text.mixup import concat_inputs, forward_mixed, mix, mixup_lambda, take
 
@@ -44,6 +48,7 @@ class MixMatch:
         rampup_steps: int = 100  # linear ramp-up of lambda_u
         mix_layer: int = 0  # encoder layer whose output is mixed (0: embeddings / inputs)
         seed: int = 0  # seeds the mixup generator together with the step
+        dist_align_momentum: float | None = None  # EMA momentum of distribution alignment; None: off
 
         def validate(self, source: str) -> None:
             if not 0.0 < self.T <= 1.0:
@@ -58,12 +63,15 @@ class MixMatch:
                     "(0 mixes the embeddings, or the inputs of a non-Transformer model)."
                 )
             check_weight_and_rampup(self.lambda_u, self.rampup_steps, source)
+            check_dist_align_momentum(self.dist_align_momentum, source)
 
     views = (LB, ULB_WEAK, ULB_STRONG)
 
     def __init__(self, config: Config, num_classes: int):
         self.config = config
         self.num_classes = num_classes
+        momentum = config.dist_align_momentum
+        self.align = DistributionAlignment(num_classes, momentum) if momentum is not None else None
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
@@ -71,7 +79,11 @@ class MixMatch:
         with torch.no_grad():
             probs_weak = torch.softmax(logits_of(model, batch[ULB_WEAK]), dim=-1)  # [mu*B, C]
             probs_strong = torch.softmax(logits_of(model, batch[ULB_STRONG]), dim=-1)
-            guess = sharpen((probs_weak + probs_strong) / 2, cfg.T)
+            mean = (probs_weak + probs_strong) / 2
+            if self.align is not None:
+                self.align.update(labels, mean, state.gather)
+                mean = self.align(mean)
+            guess = sharpen(mean, cfg.T)
         net = getattr(model, "module", model)
         pad_id = getattr(getattr(net, "config", None), "pad_token_id", None) or 0
         inputs = concat_inputs([batch[LB], batch[ULB_WEAK], batch[ULB_STRONG]], pad_id)  # W, [B + 2 mu B]
@@ -94,3 +106,10 @@ class MixMatch:
             pseudo_labels=guess.argmax(dim=-1),
             mask=torch.ones(len(guess), device=guess.device),
         )
+
+    def state_dict(self) -> dict:
+        return self.align.state_dict() if self.align is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.align is not None:
+            self.align.load_state_dict(state)
