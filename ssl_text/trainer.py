@@ -32,7 +32,7 @@ from ssl_text.ema import EMA
 from ssl_text.running_means import RunningMeans
 
 CHECKPOINTS = "checkpoints"
-COLLAPSE_ADVICE = "Consider a higher tau, distribution alignment (`algorithm.dist_align_momentum` of fixmatch and uda), or an adaptive-threshold algorithm (flexmatch, freematch)."
+COLLAPSE_ADVICE = "Consider a higher tau, distribution alignment (`algorithm.dist_align_momentum` of fixmatch, uda and mixmatch), or an adaptive-threshold algorithm (flexmatch, freematch)."
 BEST = "best"
 
 
