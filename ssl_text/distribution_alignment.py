@@ -42,13 +42,14 @@ class DistributionAlignment:
         stats = torch.cat([hist.to(probs.device), probs.sum(dim=0), count])[None]  # [1, 2C + 1]
         if gather is not None:
             stats = gather(stats)
-        stats = stats.sum(dim=0).cpu()
+        stats = stats.sum(dim=0)  # stays on the device: no host sync per step
         hist, prob_sum, count = stats[: self.num_classes], stats[self.num_classes : -1], stats[-1]
-        if hist.sum() == 0 or count == 0 or not torch.isfinite(prob_sum).all():
-            return  # nothing seen, or a skipped non-finite step: the priors stay as they were
+        # Nothing seen, or a skipped non-finite step: the priors stay as they were.
+        valid = (hist.sum() > 0) & (count > 0) & torch.isfinite(prob_sum).all()
         m = self.momentum
-        self.lb_prior = m * self.lb_prior + (1 - m) * hist / hist.sum()
-        self.ulb_prior = m * self.ulb_prior + (1 - m) * prob_sum / count
+        lb_prior, ulb_prior = self.lb_prior.to(stats.device), self.ulb_prior.to(stats.device)
+        self.lb_prior = torch.where(valid, m * lb_prior + (1 - m) * hist / hist.sum().clamp_min(1.0), lb_prior)
+        self.ulb_prior = torch.where(valid, m * ulb_prior + (1 - m) * prob_sum / count.clamp_min(1.0), ulb_prior)
 
     def __call__(self, probs: torch.Tensor) -> torch.Tensor:
         return align_distribution(probs, self.lb_prior.to(probs.device), self.ulb_prior.to(probs.device))

@@ -147,6 +147,10 @@ def test_distribution_alignment_priors_after_known_updates_pool_processes():
     assert two.lb_prior.tolist() == pytest.approx([0.25, 0.75])
     assert two.ulb_prior.tolist() == pytest.approx([(1.5 + 0.1) / 4, (1.5 + 0.9) / 4])
 
+    before = align.state_dict()
+    align.update(torch.tensor([1]), torch.tensor([[float("nan"), 0.5]]))  # a skipped non-finite step
+    assert torch.equal(align.ulb_prior, before["ulb_prior"]) and torch.equal(align.lb_prior, before["lb_prior"])
+
     restored = DistributionAlignment(num_classes=2, momentum=0.5)
     restored.load_state_dict(align.state_dict())
     assert torch.equal(restored.ulb_prior, align.ulb_prior) and torch.equal(restored.lb_prior, align.lb_prior)
