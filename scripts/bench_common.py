@@ -37,7 +37,7 @@ def final_metrics(run_dir: Path, rounds: int | None = None) -> Path:
 
 
 def self_train_row(config, run_dir: Path, teacher: Path, options: dict) -> dict:
-    """`ssl-text self-train --teacher` for a benchmark row; round 0 is `teacher` (the supervised run of the seed).
+    """`ssl-text self-train --teacher` for a benchmark row; round 0 is `teacher` (a finished run of the seed).
 
     `options`: `rounds` plus the fields of `PseudoLabeling`. A run stopped before its first record
     starts again; one stopped later resumes with the teacher it started with.

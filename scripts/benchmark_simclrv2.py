@@ -11,6 +11,9 @@ Arms (configs/simclrv2_agnews.yaml; the same labels, pool, validation and test p
   self_distill       (c) (b), then distillation into a student of the same size, initialised from the
                          pretrained encoder (same head layer)
   distill_3layer     (d) (b), then distillation into a 3-layer student made of the teacher's layers 0, 2, 4
+  pretrain_finetune_ssl  (e) (b) with a semi-supervised fine-tune stage: pi_model on the 40 labels and
+                         the pool, with scripts/benchmark.py's settings for it
+  self_distill_ssl   (f) (e), then distillation into a same-size student as in (c)
 One pretraining run (no labels used) serves every seed: runs/benchmark/simclrv2/pretrain. The
 other runs are runs/benchmark/simclrv2/<arm>_seed<k>/ (metrics.json in each); finished runs are
 skipped, so the script can be stopped and rerun. `key=value` overrides apply to the pipeline config
@@ -43,7 +46,12 @@ DATA = SHARED_DATA / "ag_news"
 OUT = RUNS / "simclrv2"
 CONFIG = ROOT / "configs" / "simclrv2_agnews.yaml"
 VALIDATION = RUNS / "agnews" / "validation.csv"
-ARMS = {"a": "finetune_only", "b": "pretrain_finetune", "c": "self_distill", "d": "distill_3layer"}
+ARMS = {"a": "finetune_only", "b": "pretrain_finetune", "c": "self_distill", "d": "distill_3layer",
+        "e": "pretrain_finetune_ssl", "f": "self_distill_ssl"}
+TEACHERS = {"self_distill": "pretrain_finetune", "distill_3layer": "pretrain_finetune",
+            "self_distill_ssl": "pretrain_finetune_ssl"}
+# The fine-tune algorithm of (e), as scripts/benchmark.py's pi_model row (the zoo's best on AG News).
+SSL_FINETUNE = {"name": "pi_model", "lambda_u": 10.0, "rampup_steps": 100}
 TEACHER = "packaged:all-MiniLM-L6-v2"
 
 
@@ -76,15 +84,17 @@ def run_arm(arm: str, seed: int, raw: dict) -> dict:
         finetune["output_dir"] = str(OUT / f"{arm}_seed{seed}")
         return train(parse_config(finetune, f"{CONFIG} ({arm})"), **resume_or_overwrite(OUT / f"{arm}_seed{seed}"))
     finetune["model"] = {**finetune.get("model", {}), "name_or_path": encoder}
-    teacher_dir = OUT / f"pretrain_finetune_seed{seed}"
-    finetune["output_dir"] = str(teacher_dir)
-    if arm == "pretrain_finetune":
-        return train(parse_config(finetune, f"{CONFIG} ({arm})"), **resume_or_overwrite(teacher_dir))
+    if arm in ("pretrain_finetune", "pretrain_finetune_ssl"):
+        if arm == "pretrain_finetune_ssl":
+            finetune["algorithm"] = dict(SSL_FINETUNE)
+        finetune["output_dir"] = str(OUT / f"{arm}_seed{seed}")
+        return train(parse_config(finetune, f"{CONFIG} ({arm})"), **resume_or_overwrite(OUT / f"{arm}_seed{seed}"))
+    teacher_dir = OUT / f"{TEACHERS[arm]}_seed{seed}"
     section = copy.deepcopy(raw["distill"])
     overrides = {k: section.pop(k) for k in RUN_OVERRIDES if k in section}
     student = _deep_merge(finetune, overrides)
     student["output_dir"] = str(OUT / f"{arm}_seed{seed}")
-    if arm == "self_distill":
+    if arm in ("self_distill", "self_distill_ssl"):
         section["student"] = {"init": "model"}  # the pretrained encoder, same size, same head layer as the teacher
     student["distill"] = {**section, "teacher": str(teacher_dir)}
     cfg, dcfg = parse_distill_config(student, f"{CONFIG} ({arm})")
@@ -211,8 +221,8 @@ def main() -> None:
             if (OUT / f"{arm}_seed{seed}" / "metrics.json").exists():
                 print(f"skip {arm} seed {seed}: done", flush=True)
                 continue
-            if arm in ("self_distill", "distill_3layer") and not (OUT / f"pretrain_finetune_seed{seed}" / "metrics.json").exists():
-                run_arm("pretrain_finetune", seed, raw)  # the teacher first
+            if arm in TEACHERS and not (OUT / f"{TEACHERS[arm]}_seed{seed}" / "metrics.json").exists():
+                run_arm(TEACHERS[arm], seed, raw)  # the teacher first
             metrics = run_arm(arm, seed, raw)
             print(f"{arm} seed {seed}: test accuracy {metrics['test']['accuracy']:.4f} "
                   f"(selected step {metrics['selected_step']}, {metrics['total_seconds'] / 60:.1f} min)", flush=True)

@@ -43,3 +43,27 @@ def test_protein_ssl_settings_are_valid_configs(tmp_path):
         for spec in bench.BENCHMARKS.values():
             cfg = load_config(SCRIPTS.parent / "configs" / spec["config"], [f"output_dir={tmp_path / name}", args])
             assert cfg.algorithm.name == name
+
+
+def test_self_training_rows_name_a_teacher_row_and_valid_pseudo_labeling():
+    from ssl_text.self_training import PseudoLabeling
+
+    bench = importlib.import_module("benchmark")
+    for name, options in bench.SELF_TRAINING.items():
+        options = dict(options)
+        teacher, rounds = options.pop("teacher"), options.pop("rounds")
+        assert teacher in bench.ALGORITHM_ARGS, f"{name}: round 0 is {teacher!r}, not a row of the benchmark"
+        assert rounds >= 1
+        PseudoLabeling(**options).validate()
+
+
+def test_the_simclrv2_ssl_arm_fine_tunes_with_the_zoo_row_of_its_algorithm(tmp_path):
+    import yaml
+
+    bench = importlib.import_module("benchmark")
+    simclr = importlib.import_module("benchmark_simclrv2")
+    name = simclr.SSL_FINETUNE["name"]
+    arm = load_config(bench.CONFIG, [f"output_dir={tmp_path}", f"algorithm={yaml.safe_dump(simclr.SSL_FINETUNE, default_flow_style=True).strip()}"])
+    row = load_config(bench.CONFIG, [f"output_dir={tmp_path}", *bench.ALGORITHM_ARGS[name]])
+    assert arm.algorithm == row.algorithm
+    assert set(simclr.TEACHERS.values()) <= set(simclr.ARMS.values())
