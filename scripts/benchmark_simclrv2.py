@@ -1,6 +1,6 @@
-"""AG News, 40 labels: the four arms of the SimCLRv2 path (issue 7), on the protocol of scripts/benchmark.py.
+"""AG News, 40 labels: the arms of the SimCLRv2 path (issue 7), on the protocol of scripts/benchmark.py.
 
-    python scripts/benchmark_simclrv2.py [--seeds 0,1,2] [--arms a,b,c,d] [--report] [key=value ...]
+    python scripts/benchmark_simclrv2.py [--seeds 0,1,2] [--arms a,b,...,g] [--report] [key=value ...]
     python scripts/benchmark_simclrv2.py --speed      # only the student-vs-teacher inference speed
 
 Arms (configs/simclrv2_agnews.yaml; the same labels, pool, validation and test per seed):
@@ -14,6 +14,7 @@ Arms (configs/simclrv2_agnews.yaml; the same labels, pool, validation and test p
   pretrain_finetune_ssl  (e) (b) with a semi-supervised fine-tune stage: pi_model on the 40 labels and
                          the pool, with scripts/benchmark.py's settings for it
   self_distill_ssl   (f) (e), then distillation into a same-size student as in (c)
+  distill_3layer_ssl (g) (e), then distillation into the 3-layer student of (d)
 One pretraining run (no labels used) serves every seed: runs/benchmark/simclrv2/pretrain. The
 other runs are runs/benchmark/simclrv2/<arm>_seed<k>/ (metrics.json in each); finished runs are
 skipped, so the script can be stopped and rerun. `key=value` overrides apply to the pipeline config
@@ -47,9 +48,9 @@ OUT = RUNS / "simclrv2"
 CONFIG = ROOT / "configs" / "simclrv2_agnews.yaml"
 VALIDATION = RUNS / "agnews" / "validation.csv"
 ARMS = {"a": "finetune_only", "b": "pretrain_finetune", "c": "self_distill", "d": "distill_3layer",
-        "e": "pretrain_finetune_ssl", "f": "self_distill_ssl"}
+        "e": "pretrain_finetune_ssl", "f": "self_distill_ssl", "g": "distill_3layer_ssl"}
 TEACHERS = {"self_distill": "pretrain_finetune", "distill_3layer": "pretrain_finetune",
-            "self_distill_ssl": "pretrain_finetune_ssl"}
+            "self_distill_ssl": "pretrain_finetune_ssl", "distill_3layer_ssl": "pretrain_finetune_ssl"}
 # The fine-tune algorithm of (e), as scripts/benchmark.py's pi_model row (the zoo's best on AG News).
 SSL_FINETUNE = {"name": "pi_model", "lambda_u": 10.0, "rampup_steps": 100}
 TEACHER = "packaged:all-MiniLM-L6-v2"
@@ -171,7 +172,7 @@ def report() -> str:
              "|---|---|---|---|---|---|", *rows]
     if (OUT / "pretrain" / "metrics.json").exists():
         p = json.loads((OUT / "pretrain" / "metrics.json").read_text())
-        lines.append(f"\nPretraining (shared by the arms b-d): {p['total_seconds'] / 60:.1f} min, held-out {p.get('held_out')}.")
+        lines.append(f"\nPretraining (shared by the arms b-g): {p['total_seconds'] / 60:.1f} min, held-out {p.get('held_out')}.")
     if (OUT / "speed.json").exists():
         s = json.loads((OUT / "speed.json").read_text())
         lines.append(
