@@ -66,8 +66,13 @@ class SamplingConfig:
 
     num_per_class: int | None = None  # None keeps every labeled row
     num_examples: int | None = None  # instead: this many labeled rows drawn at random (NER sentences)
+    fraction_per_class: float | None = None  # instead: this share of each class (stratified, >= 1 row each)
     seed: int = 0
     rest_as_unlabeled: bool = False  # the rows not drawn join the unlabeled pool, labels dropped
+
+    def draws(self) -> bool:
+        """Whether a subset of the labeled rows is drawn (otherwise every row is kept)."""
+        return any(v is not None for v in (self.num_per_class, self.num_examples, self.fraction_per_class))
 
 
 @dataclass
@@ -329,14 +334,20 @@ def _validate(cfg: RunConfig, source: str) -> None:
                 f"{source}: `trainer.{key}` is {getattr(t, key)}; expected a positive integer."
             )
     sampling = cfg.data.sampling
-    if sampling.num_per_class is not None and sampling.num_examples is not None:
+    ways = [k for k in ("num_per_class", "num_examples", "fraction_per_class") if getattr(sampling, k) is not None]
+    if len(ways) > 1:
         raise ConfigError(
-            f"{source}: both `data.sampling.num_per_class` and `data.sampling.num_examples` are set; "
-            "keep one (num_per_class draws per class, num_examples draws at random)."
+            f"{source}: {' and '.join(f'`data.sampling.{k}`' for k in ways)} are all set; keep one (num_per_class "
+            "draws that many per class, num_examples that many at random, fraction_per_class that share of each class)."
         )
     for key in ("num_per_class", "num_examples"):
         if getattr(sampling, key) is not None and getattr(sampling, key) <= 0:
             raise ConfigError(f"{source}: `data.sampling.{key}` is {getattr(sampling, key)}; expected a positive integer.")
+    if sampling.fraction_per_class is not None and not 0.0 < sampling.fraction_per_class < 1.0:
+        raise ConfigError(
+            f"{source}: `data.sampling.fraction_per_class` is {sampling.fraction_per_class}; expected a share in (0, 1), "
+            "e.g. 0.1 for 10% of each class."
+        )
     if cfg.data.max_length <= 2:
         raise ConfigError(f"{source}: `data.max_length` is {cfg.data.max_length}; expected > 2.")
     unlabeled = cfg.data.unlabeled

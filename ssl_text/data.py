@@ -367,6 +367,19 @@ def sample_per_class(labels: list[int], num_per_class: int, seed: int) -> tuple[
     return sorted(chosen), rest
 
 
+def sample_fraction_per_class(labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Draw round(`fraction` x class size) row indices of each class, at least one (seeded): the
+    labeled set keeps the class shares of the data. Return (chosen, rest), both sorted."""
+    rng = np.random.default_rng(seed)
+    labels_arr = np.asarray(labels)
+    chosen = []
+    for cls in sorted(set(labels)):
+        rows = np.flatnonzero(labels_arr == cls)
+        chosen.extend(rng.choice(rows, size=max(1, round(fraction * len(rows))), replace=False).tolist())
+    chosen_set = set(chosen)
+    return sorted(chosen), [i for i in range(len(labels)) if i not in chosen_set]
+
+
 def sample_rows(num_rows: int, num_examples: int, seed: int) -> tuple[list[int], list[int]]:
     """Draw `num_examples` of `num_rows` row indices at random (seeded); return (chosen, rest), both sorted."""
     if num_examples > num_rows:
@@ -385,6 +398,8 @@ def draw_labeled(labeled, sampling) -> tuple[list[int], list[int]] | None:
         return sample_per_class(labeled["label"], sampling.num_per_class, sampling.seed)
     if sampling.num_examples is not None:
         return sample_rows(len(labeled), sampling.num_examples, sampling.seed)
+    if sampling.fraction_per_class is not None:
+        return sample_fraction_per_class(labeled["label"], sampling.fraction_per_class, sampling.seed)
     return None
 
 

@@ -200,15 +200,17 @@ def _card_body(cfg: RunConfig, metrics: dict, labels: list[str], repo_id: str, t
     hparam_text = ", ".join(f"`{k}` = {_fmt(v)}" for k, v in hparams.items()) or "none"
     num_labeled, num_unlabeled = metrics.get("num_labeled", "?"), metrics.get("num_unlabeled", 0)
     sampling = cfg.data.sampling
+    drawn = (
+        f"{sampling.num_per_class} per class drawn" if sampling.num_per_class is not None
+        else f"{sampling.num_examples} drawn at random" if sampling.num_examples is not None
+        else f"{sampling.fraction_per_class:.0%} of each class drawn" if sampling.fraction_per_class is not None
+        else None
+    )
     sampled = (
-        f" ({sampling.num_per_class} per class drawn with seed {sampling.seed}"
+        f" ({drawn} with seed {sampling.seed}"
         + ("; the rest of the labeled file, labels removed, joined the unlabeled pool" if sampling.rest_as_unlabeled else "")
         + ")"
-        if sampling.num_per_class is not None
-        else f" ({sampling.num_examples} drawn at random with seed {sampling.seed}"
-        + ("; the rest of the labeled file, labels removed, joined the unlabeled pool" if sampling.rest_as_unlabeled else "")
-        + ")"
-        if sampling.num_examples is not None
+        if drawn
         else ""
     )
     select_metric = metrics.get("select_metric", t.select_metric)
@@ -261,7 +263,7 @@ def _card_body(cfg: RunConfig, metrics: dict, labels: list[str], repo_id: str, t
         for role in ("labeled", "unlabeled", "validation", "test")
         if (spec := getattr(cfg.data, role)) is not None
     ]
-    if cfg.data.unlabeled is None and sampling.rest_as_unlabeled and sampling.num_per_class is not None:
+    if cfg.data.unlabeled is None and sampling.rest_as_unlabeled and sampling.draws():
         data_rows.insert(1, "| unlabeled | the labeled file's remaining rows, labels removed |")
 
     plots = run_dir / "plots"

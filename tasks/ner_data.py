@@ -170,11 +170,12 @@ def check_sentence_overlap(train: list[str], evaluation: list[str], where: str, 
 
 def load_ner_data(cfg: DataConfig) -> TextData:
     """Load and check every slot of `cfg` for token classification, applying the protocol."""
-    if cfg.sampling.num_per_class is not None:
-        raise DataError(
-            "data.sampling.num_per_class: NER sentences have no single class to stratify by; draw labeled "
-            "sentences with `data.sampling.num_examples` instead."
-        )
+    for key in ("num_per_class", "fraction_per_class"):
+        if getattr(cfg.sampling, key) is not None:
+            raise DataError(
+                f"data.sampling.{key}: NER sentences have no single class to stratify by; draw labeled "
+                "sentences with `data.sampling.num_examples` instead."
+            )
     slots = {"data.labeled": cfg.labeled, "data.validation": cfg.validation, "data.test": cfg.test}
     rows = {
         where: load_token_rows(spec, where, need_tags=True) for where, spec in slots.items() if spec is not None

@@ -78,6 +78,8 @@ def test_override_needs_equals():
         ("trainer.mu=0", "trainer.mu"),
         ("algorithm.tau=1.5", "algorithm.tau"),
         ("views.strong.mask_prob=1.0", "views.strong.mask_prob"),
+        ("data.sampling.fraction_per_class=1.0", "data.sampling.fraction_per_class"),
+        ("data.sampling={num_per_class: 10, fraction_per_class: 0.1}", "data.sampling.num_per_class"),
     ],
 )
 def test_values_out_of_range_are_refused(tmp_path, override, key):

@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from ssl_text.config import DataConfig, DatasetSpec, SamplingConfig
-from ssl_text.data import ANALYSIS_LABEL, DataError, clean_text, load_text_data, sample_per_class
+from ssl_text.data import (
+    ANALYSIS_LABEL,
+    DataError,
+    clean_text,
+    load_text_data,
+    sample_fraction_per_class,
+    sample_per_class,
+)
 
 ROWS = [("sports", "the team won the match"), ("business", "stock market rally"), ("sports", "coach and player"),
         ("business", "bank profit up"), ("sports", "league season opens"), ("business", "investor shares")]
@@ -75,6 +82,22 @@ def test_sampling_is_stratified_seeded_and_rest_is_unlabeled(tmp_path):
     assert set(data.unlabeled[ANALYSIS_LABEL]) == {0, 1, 2, 3}
     assert data.unlabeled["index"] == list(range(80))
     assert not set(data.labeled["text"]) & set(data.unlabeled["text"])
+
+
+def test_fraction_per_class_keeps_the_class_shares(tmp_path):
+    labels = [0] * 60 + [1] * 30 + [2] * 7 + [3] * 3  # imbalanced, as DeepLoc's classes are
+    chosen, rest = sample_fraction_per_class(labels, 0.1, seed=0)
+    counts = [sum(labels[i] == c for i in chosen) for c in range(4)]
+    assert counts == [6, 3, 1, 1]  # round(10%), at least one row of every class
+    assert chosen == sample_fraction_per_class(labels, 0.1, seed=0)[0]
+    assert chosen != sample_fraction_per_class(labels, 0.1, seed=1)[0]
+    assert sorted(chosen + rest) == list(range(100))
+
+    path = tmp_path / "train.csv"
+    pd.DataFrame({"label": labels, "text": [f"text number {i}" for i in range(100)]}).to_csv(path, index=False)
+    data = load_text_data(DataConfig(labeled=DatasetSpec(path=str(path)),
+                                     sampling=SamplingConfig(fraction_per_class=0.1, seed=0, rest_as_unlabeled=True)))
+    assert len(data.labeled) == 11 and len(data.unlabeled) == 89
 
 
 def test_too_few_examples_for_sampling(tmp_path):

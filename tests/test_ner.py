@@ -75,6 +75,9 @@ def test_ner_data_protocol_and_label_set(tmp_path):
     cfg.sampling.num_examples = None
     with pytest.raises(DataError, match="num_examples"):
         load_ner_data(cfg)
+    cfg.sampling.num_per_class, cfg.sampling.fraction_per_class = None, 0.1
+    with pytest.raises(DataError, match="fraction_per_class.*num_examples"):
+        load_ner_data(cfg)
 
 
 def test_ner_data_from_hub_style_rows_with_classlabel_names(tmp_path):
