@@ -65,6 +65,13 @@ def test_clean_text():
     assert clean_text("Merck  amp; Co. &lt;b&gt;up&lt;/b&gt; &lt;MRK.N&gt;") == "Merck & Co. up <MRK.N>"
 
 
+def load_sampled(tmp_path, labels: list[int], sampling: SamplingConfig):
+    """`load_text_data` on a CSV of `labels` with one distinct text per row, drawn by `sampling`."""
+    path = tmp_path / "train.csv"
+    pd.DataFrame({"label": labels, "text": [f"text number {i}" for i in range(len(labels))]}).to_csv(path, index=False)
+    return load_text_data(DataConfig(labeled=DatasetSpec(path=str(path)), sampling=sampling))
+
+
 def test_sampling_is_stratified_seeded_and_rest_is_unlabeled(tmp_path):
     labels = [i % 4 for i in range(100)]
     chosen, rest = sample_per_class(labels, 5, seed=0)
@@ -73,10 +80,7 @@ def test_sampling_is_stratified_seeded_and_rest_is_unlabeled(tmp_path):
     assert chosen != sample_per_class(labels, 5, seed=1)[0]
     assert sorted(chosen + rest) == list(range(100))
 
-    path = tmp_path / "train.csv"
-    pd.DataFrame({"label": labels, "text": [f"text number {i}" for i in range(100)]}).to_csv(path, index=False)
-    data = load_text_data(DataConfig(labeled=DatasetSpec(path=str(path)),
-                                     sampling=SamplingConfig(num_per_class=5, seed=0, rest_as_unlabeled=True)))
+    data = load_sampled(tmp_path, labels, SamplingConfig(num_per_class=5, seed=0, rest_as_unlabeled=True))
     assert len(data.labeled) == 20 and len(data.unlabeled) == 80
     assert "label" not in data.unlabeled.column_names  # labels dropped, kept aside for analysis only
     assert set(data.unlabeled[ANALYSIS_LABEL]) == {0, 1, 2, 3}
@@ -93,10 +97,7 @@ def test_fraction_per_class_keeps_the_class_shares(tmp_path):
     assert chosen != sample_fraction_per_class(labels, 0.1, seed=1)[0]
     assert sorted(chosen + rest) == list(range(100))
 
-    path = tmp_path / "train.csv"
-    pd.DataFrame({"label": labels, "text": [f"text number {i}" for i in range(100)]}).to_csv(path, index=False)
-    data = load_text_data(DataConfig(labeled=DatasetSpec(path=str(path)),
-                                     sampling=SamplingConfig(fraction_per_class=0.1, seed=0, rest_as_unlabeled=True)))
+    data = load_sampled(tmp_path, labels, SamplingConfig(fraction_per_class=0.1, seed=0, rest_as_unlabeled=True))
     assert len(data.labeled) == 11 and len(data.unlabeled) == 89
 
 
