@@ -1,6 +1,6 @@
 """A no-network yardstick for the protein benchmarks: logistic regression on residue composition.
 
-    python scripts/baseline_protein_composition.py amp|deeploc [--seeds 0,1,2]
+    python scripts/baseline_protein_composition.py amp|deeploc|deeploc_prevalence [--seeds 0,1,2]
 
 Features of each sequence: the frequencies of the 20 standard residues over the whole sequence,
 over its first 50 and over its last 50 residues (signal and transit peptides sit at the ends),
@@ -30,11 +30,12 @@ def composition(sequence: str) -> list[float]:
 
 
 def main() -> None:
+    import benchmark_protein
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("bench", choices=["amp", "deeploc"])
+    parser.add_argument("bench", choices=sorted(benchmark_protein.BENCHMARKS))
     parser.add_argument("--seeds", default="0,1,2")
     args = parser.parse_args()
-    import benchmark_protein
     import datasets
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, matthews_corrcoef
@@ -47,11 +48,12 @@ def main() -> None:
     spec = benchmark_protein.BENCHMARKS[args.bench]
     if not spec["data"].is_dir():
         sys.exit(f"{spec['data']} not found: the protein benchmarks read ../shared/data next to the checkout.")
-    if args.bench == "deeploc":
+    if args.bench.startswith("deeploc"):
         benchmark_protein.split_deeploc(benchmark_protein.OUT / "deeploc")
     accuracy, mcc = [], []
     for seed in [int(s) for s in args.seeds.split(",")]:
-        cfg = load_config(ROOT / "configs" / spec["config"], ["output_dir=unused", f"data.sampling.seed={seed}"])
+        cfg = load_config(ROOT / "configs" / spec["config"],
+                          ["output_dir=unused", *spec.get("overrides", []), f"data.sampling.seed={seed}"])
         data = load_text_data(cfg.data)
         x_lb = np.array([composition(s) for s in data.labeled["text"]])
         x_test = np.array([composition(s) for s in data.test["text"]])

@@ -50,7 +50,7 @@ BENCHMARKS = {
     "amp": {"data": DATA / "amp_veltri2018", "config": "amp_benchmark.yaml", "pretrain": "amp_pretrain.yaml"},
     "deeploc": {"data": DATA / "deeploc", "config": "deeploc_benchmark.yaml", "pretrain": "deeploc_pretrain.yaml"},
 }
-# DeepLoc with "10% labeled" read as 10% of every class (the pool's class shares, 138 labels) instead of
+# DeepLoc with "10% labeled" read as 10% of every class (the pool's class shares, 142 labels) instead of
 # 14 per class; everything else, the pretrained encoder included, as `deeploc`.
 BENCHMARKS["deeploc_prevalence"] = {
     **BENCHMARKS["deeploc"],
