@@ -73,12 +73,12 @@ ALGORITHM_ARGS["supervised_all_labels"] = ["algorithm={name: supervised}", "data
 # Noisy Student: `ssl-text self-train` with the supervised run of the same seed as round 0 (the
 # teacher; trained first when missing), then one student round on the pool's soft targets where
 # the teacher is at least 0.9 confident, resampled to the labeled class prior (as in the paper).
-SELF_TRAINING = {"noisy_student": dict(teacher="supervised", rounds=1, tau=0.9, hard_labels=False, balance=True)}
+SELF_TRAINING = {"noisy_student": {"teacher": "supervised", "rounds": 1, "tau": 0.9, "hard_labels": False, "balance": True}}
 # The same with the zoo's best run of the seed (pi_model) as round 0: a stronger, more confident
 # teacher, as Noisy Student assumes. (Two rounds were planned; the soft-target students are too
 # unsure for a second round at tau 0.9 -- seed 2's highest pool confidence was 0.697 -- see
 # docs/benchmarks.md.)
-SELF_TRAINING["noisy_student_pi"] = dict(teacher="pi_model", rounds=1, tau=0.9, hard_labels=False, balance=True)
+SELF_TRAINING["noisy_student_pi"] = {**SELF_TRAINING["noisy_student"], "teacher": "pi_model"}
 
 
 def write_validation(path: Path, per_class: int = 125, seed: int = 0) -> None:
