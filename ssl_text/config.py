@@ -337,7 +337,7 @@ def _validate(cfg: RunConfig, source: str) -> None:
     ways = [k for k in ("num_per_class", "num_examples", "fraction_per_class") if getattr(sampling, k) is not None]
     if len(ways) > 1:
         raise ConfigError(
-            f"{source}: {' and '.join(f'`data.sampling.{k}`' for k in ways)} are all set; keep one (num_per_class "
+            f"{source}: {' and '.join(f'`data.sampling.{k}`' for k in ways)} are set together; keep one (num_per_class "
             "draws that many per class, num_examples that many at random, fraction_per_class that share of each class)."
         )
     for key in ("num_per_class", "num_examples"):

@@ -349,35 +349,36 @@ def add_label_ids(ds, spec: DatasetSpec, cfg: DataConfig, label_names: list[str]
     return ds.add_column(column, ids)
 
 
-def sample_per_class(labels: list[int], num_per_class: int, seed: int) -> tuple[list[int], list[int]]:
-    """Draw `num_per_class` row indices of each class (seeded); return (chosen, rest), both sorted."""
+def _draw_per_class(labels: list[int], seed: int, size_of) -> tuple[list[int], list[int]]:
+    """Draw `size_of(cls, class_rows)` row indices of each class (seeded); return (chosen, rest), both sorted."""
     rng = np.random.default_rng(seed)
     labels_arr = np.asarray(labels)
     chosen = []
     for cls in sorted(set(labels)):
         rows = np.flatnonzero(labels_arr == cls)
-        if len(rows) < num_per_class:
+        chosen.extend(rng.choice(rows, size=size_of(cls, len(rows)), replace=False).tolist())
+    chosen_set = set(chosen)
+    return sorted(chosen), [i for i in range(len(labels)) if i not in chosen_set]
+
+
+def sample_per_class(labels: list[int], num_per_class: int, seed: int) -> tuple[list[int], list[int]]:
+    """Draw `num_per_class` row indices of each class (seeded); return (chosen, rest), both sorted."""
+
+    def size_of(cls: int, class_rows: int) -> int:
+        if class_rows < num_per_class:
             raise DataError(
-                f"class {cls} has only {len(rows)} labeled rows but `sampling.num_per_class` is "
+                f"class {cls} has only {class_rows} labeled rows but `sampling.num_per_class` is "
                 f"{num_per_class}; lower it or add labeled data."
             )
-        chosen.extend(rng.choice(rows, size=num_per_class, replace=False).tolist())
-    chosen_set = set(chosen)
-    rest = [i for i in range(len(labels)) if i not in chosen_set]
-    return sorted(chosen), rest
+        return num_per_class
+
+    return _draw_per_class(labels, seed, size_of)
 
 
 def sample_fraction_per_class(labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Draw round(`fraction` x class size) row indices of each class, at least one (seeded): the
     labeled set keeps the class shares of the data. Return (chosen, rest), both sorted."""
-    rng = np.random.default_rng(seed)
-    labels_arr = np.asarray(labels)
-    chosen = []
-    for cls in sorted(set(labels)):
-        rows = np.flatnonzero(labels_arr == cls)
-        chosen.extend(rng.choice(rows, size=max(1, round(fraction * len(rows))), replace=False).tolist())
-    chosen_set = set(chosen)
-    return sorted(chosen), [i for i in range(len(labels)) if i not in chosen_set]
+    return _draw_per_class(labels, seed, lambda cls, class_rows: max(1, round(fraction * class_rows)))
 
 
 def sample_rows(num_rows: int, num_examples: int, seed: int) -> tuple[list[int], list[int]]:

@@ -203,7 +203,7 @@ def _card_body(cfg: RunConfig, metrics: dict, labels: list[str], repo_id: str, t
     drawn = (
         f"{sampling.num_per_class} per class drawn" if sampling.num_per_class is not None
         else f"{sampling.num_examples} drawn at random" if sampling.num_examples is not None
-        else f"{sampling.fraction_per_class:.0%} of each class drawn" if sampling.fraction_per_class is not None
+        else f"{100 * sampling.fraction_per_class:g}% of each class drawn" if sampling.fraction_per_class is not None
         else None
     )
     sampled = (

@@ -284,3 +284,26 @@ def test_unreachable_or_offline_hub_fails_clearly(hub_env, trained_run, monkeypa
         push_run(trained_run, "tester/offline")
     with pytest.raises(HubError, match="not a finished ssl-text run"):
         push_run(trained_run / "best", "tester/not-a-run")
+
+
+@pytest.mark.parametrize(
+    "sampling,says",
+    [
+        ({"num_per_class": 10}, "10 per class drawn with seed 3"),
+        ({"num_examples": 40}, "40 drawn at random with seed 3"),
+        ({"fraction_per_class": 0.125}, "12.5% of each class drawn with seed 3"),
+    ],
+)
+def test_card_says_how_the_labels_were_drawn_and_where_the_rest_went(sampling, says, tmp_path):
+    from ssl_text.model_card import _card_body
+
+    cfg = parse_config({
+        "output_dir": str(tmp_path),
+        "model": {"name_or_path": "packaged:all-MiniLM-L6-v2"},
+        "data": {"labeled": {"path": "train.csv"}, "sampling": {**sampling, "seed": 3, "rest_as_unlabeled": True}},
+        "algorithm": {"name": "fixmatch"},
+    })
+    metrics = {"num_labeled": 40, "num_unlabeled": 960, "test": {"accuracy": 0.8}}
+    body = _card_body(cfg, metrics, ["a", "b"], "me/run", "text-classification", tmp_path)
+    assert says in body
+    assert "| unlabeled | the labeled file's remaining rows, labels removed |" in body
