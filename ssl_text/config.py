@@ -338,7 +338,8 @@ def _validate(cfg: RunConfig, source: str) -> None:
     if len(ways) > 1:
         raise ConfigError(
             f"{source}: {' and '.join(f'`data.sampling.{k}`' for k in ways)} are set together; keep one (num_per_class "
-            "draws that many per class, num_examples that many at random, fraction_per_class that share of each class)."
+            "draws that many per class, num_examples that many at random, fraction_per_class that share of each class) "
+            f"and set the others to null, e.g. `data.sampling.{ways[0]}=null`."
         )
     for key in ("num_per_class", "num_examples"):
         if getattr(sampling, key) is not None and getattr(sampling, key) <= 0:
