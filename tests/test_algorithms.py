@@ -176,3 +176,32 @@ def test_dist_align_momentum_outside_unit_interval_is_refused(name, momentum):
     cfg = from_dict(ALGORITHMS[name].Config, {"name": name, "dist_align_momentum": momentum})
     with pytest.raises(ConfigError, match="algorithm.dist_align_momentum"):
         cfg.validate("x.yaml")
+
+
+@pytest.mark.parametrize("name", ["fixmatch", "uda"])
+def test_ema_teacher_labels_the_weak_view_and_the_model_trains_the_strong_view(name):
+    # The EMA copy disagrees with the model on the weak views: it is confident in class 1 for
+    # row 2 and in class 0 for row 3; the model itself is confident only in class 0 for row 2.
+    ema_table = [row[:] for row in TABLE]
+    ema_table[2], ema_table[3] = [0.0, 5.0], [5.0, 0.0]
+    model, ema = TableModel(TABLE), TableModel(ema_table)
+    algo = make(name, tau=0.95, teacher="ema")
+    assert algo.requires_ema and not make(name).requires_ema
+    out = algo.compute_loss(model, batch(), TrainState(50, 100, 2, ema_model=ema))
+    assert out.pseudo_labels.tolist() == [1, 0] and out.mask.tolist() == [1.0, 1.0]
+    own = make(name, tau=0.95).compute_loss(model, batch(), STATE)
+    assert own.pseudo_labels.tolist() == [0, 0] and own.mask.tolist() == [1.0, 0.0]
+    out.total.backward()
+    assert ema.table.grad is None
+    assert model.table.grad[[2, 3]].abs().sum() == 0 and model.table.grad[[4, 5]].abs().sum(dim=1).gt(0).all()
+
+
+@pytest.mark.parametrize("name", ["fixmatch", "uda"])
+def test_ema_teacher_without_an_ema_copy_says_to_set_the_decay(name):
+    with pytest.raises(ValueError, match="trainer.ema_decay"):
+        make(name, teacher="ema").compute_loss(TableModel(TABLE), batch(), STATE)
+
+
+def test_an_unknown_teacher_is_refused_with_the_key_named():
+    with pytest.raises(ConfigError, match="teacher"):
+        make("fixmatch", teacher="student")

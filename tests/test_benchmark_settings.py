@@ -12,7 +12,8 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 # Rows that vary the data or views of an algorithm (noisy_student_swap: the config's base algorithm;
 # `self_train` sets noisy_student for the student rounds).
 VARIANT_OF = {"fixmatch_bt": "fixmatch", "uda_bt": "uda", "fixmatch_da": "fixmatch", "uda_da": "uda", "mixmatch_da": "mixmatch", "noisy_student_swap": "supervised",
-              "supervised_all_labels": "supervised"}
+              "supervised_all_labels": "supervised", "fixmatch_ema": "fixmatch", "uda_ema": "uda", "pi_model_ema": "pi_model",
+              "uda_tsa": "uda", "fixmatch_ema_teacher": "fixmatch", "uda_ema_teacher": "uda"}
 
 
 @pytest.fixture(scope="module", autouse=True)

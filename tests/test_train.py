@@ -60,6 +60,18 @@ def test_every_algorithm_trains_a_few_steps(toy_config, tiny_bert_dir, tmp_path,
     assert list((out / "logs").rglob("events.out.tfevents*")), "no TensorBoard log written"
 
 
+@pytest.mark.parametrize("name", ["fixmatch", "uda"])
+def test_an_ema_teacher_needs_the_trainers_ema_and_trains_with_it(toy_config, name):
+    from ssl_text.config import ConfigError
+
+    raw = toy_config(name, tau=0.01, teacher="ema")
+    with pytest.raises(ConfigError, match="trainer.ema_decay"):
+        run(raw)
+    raw["trainer"]["ema_decay"] = 0.5
+    logs = run(raw, overwrite=True)["last_train_logs"]
+    assert logs["step"] == 4 and math.isfinite(logs["loss"]) and logs["mask_rate"] > 0
+
+
 def test_golden_losses_of_fixmatch(toy_config):
     """Regression guard: a fixed seed on the tiny model gives these exact training losses."""
     raw = toy_config("fixmatch", tau=0.3)

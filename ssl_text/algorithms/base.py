@@ -6,8 +6,9 @@ calls backward or steps an optimizer: the trainer does. Batches hold model input
 (`batch["lb"]`, `batch["ulb_weak"]`, `batch["ulb_strong"]`) and targets beside them
 (`batch["lb_labels"]`); `model(**batch[view]).logits` gives `[B, C]` (or `[B, L, C]`).
 
-Optional class attributes the trainer reads: `requires_ema = True` (the trainer keeps an EMA
-copy of the weights and passes it as `state.ema_model`), and `state_dict()` /
+Optional attributes the trainer reads: `requires_ema = True` (the trainer keeps an EMA
+copy of the weights and passes it as `state.ema_model`; an algorithm whose config decides this
+sets it per instance), and `state_dict()` /
 `load_state_dict()` for algorithms with state, which then lives in every checkpoint.
 """
 
@@ -48,6 +49,21 @@ class TrainState:
 
 def logits_of(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
     return model(**inputs).logits
+
+
+def target_network(model: torch.nn.Module, state: TrainState, teacher: str, name: str) -> torch.nn.Module:
+    """The network whose weak-view predictions become the targets: `"model"`, the model being
+    trained; `"ema"`, the trainer's EMA copy of it (slower-moving targets, less confirmation bias),
+    run in the model's train/eval mode."""
+    if teacher == "model":
+        return model
+    if state.ema_model is None:
+        raise ValueError(
+            f"{name} with `algorithm.teacher: ema` takes its targets from the trainer's EMA copy of the model, "
+            "but `state.ema_model` is None; set `trainer.ema_decay` (e.g. 0.99)."
+        )
+    state.ema_model.train(model.training)
+    return state.ema_model
 
 
 # Token-level tasks (NER). Algorithms marked `token_level = True` work on both shapes: one label

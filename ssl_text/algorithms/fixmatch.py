@@ -2,11 +2,14 @@
 view wherever the weak view's confidence reaches `tau`. Works per text and per token (NER: the
 decoded valid-BIO tag sequence of the weak view is the target of each word's first subword).
 With `dist_align_momentum` set, the weak view's probabilities are first aligned to the labeled
-class prior (ssl_text/distribution_alignment.py), as ReMixMatch and SoftMatch do."""
+class prior (ssl_text/distribution_alignment.py), as ReMixMatch and SoftMatch do. With
+`teacher: ema` the weak view goes through the trainer's EMA copy of the model instead of the model
+itself (`trainer.ema_decay` must be set)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +23,7 @@ from ssl_text.algorithms.base import (
     hard_pseudo_labels,
     labeled_loss,
     logits_of,
+    target_network,
     unlabeled_rows,
 )
 from ssl_text.algorithms.pseudo_label import _check_tau, check_dist_align_momentum
@@ -34,6 +38,7 @@ class FixMatch:
         tau: float = 0.95
         lambda_u: float = 1.0
         dist_align_momentum: float | None = None  # EMA momentum of distribution alignment; None: off
+        teacher: Literal["model", "ema"] = "model"  # who labels the weak view: the model or its EMA copy
 
         def validate(self, source: str) -> None:
             _check_tau(self.tau, source)
@@ -45,6 +50,7 @@ class FixMatch:
     def __init__(self, config: Config, num_classes: int):
         self.config = config
         self.num_classes = num_classes
+        self.requires_ema = config.teacher == "ema"
         momentum = config.dist_align_momentum
         self.align = DistributionAlignment(num_classes, momentum) if momentum is not None else None
 
@@ -52,7 +58,8 @@ class FixMatch:
         cfg = self.config
         loss_lb = labeled_loss(logits_of(model, batch[LB]), batch["lb_labels"])
         with torch.no_grad():
-            probs_weak = torch.softmax(logits_of(model, batch[ULB_WEAK]), dim=-1)  # [mu*B, C] or [mu*B, L, C]
+            teacher = target_network(model, state, cfg.teacher, "fixmatch")
+            probs_weak = torch.softmax(logits_of(teacher, batch[ULB_WEAK]), dim=-1)  # [mu*B, C] or [mu*B, L, C]
             if self.align is not None:
                 self.align.update(batch["lb_labels"], unlabeled_rows(probs_weak, batch), state.gather)
                 probs_weak = self.align(probs_weak)

@@ -2,7 +2,8 @@
 the strong view, on confident examples only, plus training-signal annealing (TSA) that
 drops labeled examples the model already predicts above a rising threshold. With
 `dist_align_momentum` set, the weak view's probabilities are aligned to the labeled class prior
-(ssl_text/distribution_alignment.py) before the mask and the sharpening."""
+(ssl_text/distribution_alignment.py) before the mask and the sharpening. With `teacher: ema` the
+weak view goes through the trainer's EMA copy of the model (`trainer.ema_decay` must be set)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ssl_text.algorithms.base import LB, ULB_STRONG, ULB_WEAK, LossOutput, TrainState, logits_of
+from ssl_text.algorithms.base import LB, ULB_STRONG, ULB_WEAK, LossOutput, TrainState, logits_of, target_network
 from ssl_text.algorithms.pseudo_label import _check_tau, check_dist_align_momentum
 from ssl_text.distribution_alignment import DistributionAlignment
 from ssl_text.losses import confidence_mask, kl_from_probs, masked_mean, sharpen, tsa_threshold
@@ -27,6 +28,7 @@ class UDA:
         lambda_u: float = 1.0
         tsa: Literal["none", "linear", "exp", "log"] = "none"
         dist_align_momentum: float | None = None  # EMA momentum of distribution alignment; None: off
+        teacher: Literal["model", "ema"] = "model"  # who labels the weak view: the model or its EMA copy
 
         def validate(self, source: str) -> None:
             _check_tau(self.tau, source)
@@ -37,6 +39,7 @@ class UDA:
     def __init__(self, config: Config, num_classes: int):
         self.config = config
         self.num_classes = num_classes
+        self.requires_ema = config.teacher == "ema"
         momentum = config.dist_align_momentum
         self.align = DistributionAlignment(num_classes, momentum) if momentum is not None else None
 
@@ -53,7 +56,8 @@ class UDA:
             tsa_keep = (correct_prob <= eta).to(ce.dtype)
             loss_lb = (ce * tsa_keep).sum() / tsa_keep.sum().clamp_min(1.0)
         with torch.no_grad():
-            probs_weak = torch.softmax(logits_of(model, batch[ULB_WEAK]), dim=-1)  # [mu*B, C]
+            teacher = target_network(model, state, cfg.teacher, "uda")
+            probs_weak = torch.softmax(logits_of(teacher, batch[ULB_WEAK]), dim=-1)  # [mu*B, C]
             if self.align is not None:
                 self.align.update(labels, probs_weak, state.gather)
                 probs_weak = self.align(probs_weak)
