@@ -137,6 +137,7 @@ class TrainerConfig:
     eval_batch_size: int = 64
     learning_rate: float = 5e-5
     weight_decay: float = 0.01
+    layer_decay: float | None = None  # layer-wise lr decay: encoder layer i of L trains at lr * layer_decay ** (L - i)
     warmup_ratio: float = 0.1
     lr_schedule: Literal["linear", "constant"] = "linear"
     gradient_accumulation_steps: int = 1
@@ -363,6 +364,8 @@ def _validate(cfg: RunConfig, source: str) -> None:
     _validate_trackers(t.report_to, source)
     if t.ema_decay is not None and not 0.0 < t.ema_decay < 1.0:
         raise ConfigError(f"{source}: `trainer.ema_decay` is {t.ema_decay}; expected a value in (0, 1), e.g. 0.999.")
+    if t.layer_decay is not None and not 0.0 < t.layer_decay <= 1.0:
+        raise ConfigError(f"{source}: `trainer.layer_decay` is {t.layer_decay}; expected a value in (0, 1], e.g. 0.65.")
     if t.evaluate_ema and t.ema_decay is None:
         raise ConfigError(f"{source}: `trainer.evaluate_ema` is true but `trainer.ema_decay` is not set; set it, e.g. 0.999.")
     _validate_hub(cfg.hub, source)

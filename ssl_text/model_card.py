@@ -281,6 +281,7 @@ def _card_body(cfg: RunConfig, metrics: dict, labels: list[str], repo_id: str, t
     ema_row = ""
     if t.ema_decay is not None:
         ema_row = f"| EMA of the weights | decay {t.ema_decay:g}" + ("; the EMA weights were evaluated and saved" if t.evaluate_ema else "") + " |\n"
+    layer_decay_text = f", layer-wise learning-rate decay {t.layer_decay:g}" if t.layer_decay is not None else ""
     label_text = ", ".join(f"`{i}`: {name}" for i, name in enumerate(labels))
     return f"""
 # {repo_id.split('/')[-1]}
@@ -305,7 +306,7 @@ Labels: {label_text}.
 | labeled examples | {num_labeled}{sampled} |
 | unlabeled examples | {num_unlabeled} |
 | steps | {t.max_steps}; labeled batch {t.lb_batch_size}, unlabeled batch {t.lb_batch_size * t.mu} (mu {t.mu}) |
-| optimizer | AdamW, learning rate {t.learning_rate:g} ({t.lr_schedule}, warmup ratio {t.warmup_ratio:g}), weight decay {t.weight_decay:g} |
+| optimizer | AdamW, learning rate {t.learning_rate:g} ({t.lr_schedule}, warmup ratio {t.warmup_ratio:g}), weight decay {t.weight_decay:g}{layer_decay_text} |
 {ema_row}| max sequence length | {cfg.data.max_length} tokens |
 | selected model | {selected} |
 | seed | {t.seed} |

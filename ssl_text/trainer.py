@@ -29,6 +29,7 @@ from ssl_text.algorithms.base import LossOutput, TrainState
 from ssl_text.batching import BatchStream
 from ssl_text.config import ConfigError, TrainerConfig
 from ssl_text.ema import EMA
+from ssl_text.param_groups import optimizer_groups
 from ssl_text.running_means import RunningMeans
 
 CHECKPOINTS = "checkpoints"
@@ -148,15 +149,8 @@ class Trainer:
         self.token_decoder = token_decoder  # token-level tasks: probs [B, L, C] -> valid label sequences
         self.mask_groups = mask_groups  # class ids per group (NER: per entity type) for mask-rate logging
 
-        decay, no_decay = [], []
-        for name, param in model.named_parameters():
-            if param.requires_grad:
-                (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
         optimizer = torch.optim.AdamW(
-            [
-                {"params": decay, "weight_decay": config.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0},
-            ],
+            optimizer_groups(model, config.learning_rate, config.weight_decay, config.layer_decay),
             lr=config.learning_rate,
         )
         warmup = int(config.warmup_ratio * config.max_steps)
@@ -211,7 +205,7 @@ class Trainer:
             if step % cfg.log_every == 0 or step == cfg.max_steps:
                 seconds = time.perf_counter() - window_start
                 logs = window.means()
-                logs["lr"] = self.scheduler.get_last_lr()[0]
+                logs["lr"] = max(self.scheduler.get_last_lr())  # the head's rate under layer-wise decay
                 logs["examples_per_second"] = examples * acc.num_processes / max(seconds, 1e-9)
                 acc.log({f"train/{k}": v for k, v in logs.items()}, step=step)
                 self.progress.last_logs = {"step": step, **logs}

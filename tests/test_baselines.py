@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import os
-import time
 
 import numpy as np
 import pytest
@@ -234,8 +233,7 @@ FINANCE = [
 
 @pytest.mark.slow
 @needs_minilm
-def test_setfit_predict_learns_two_obvious_topics_quickly() -> None:
-    start = time.perf_counter()
+def test_setfit_predict_learns_two_obvious_topics() -> None:
     pred = setfit_predict(
         SPORT + FINANCE,
         [0] * 4 + [1] * 4,
@@ -244,6 +242,5 @@ def test_setfit_predict_learns_two_obvious_topics_quickly() -> None:
         seed=0,
         num_iterations=1,
     )
-    assert time.perf_counter() - start < 60
     assert pred.shape == (2,) and np.issubdtype(pred.dtype, np.integer)
     np.testing.assert_array_equal(pred, [0, 1])

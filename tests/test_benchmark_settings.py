@@ -13,7 +13,9 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 # `self_train` sets noisy_student for the student rounds).
 VARIANT_OF = {"fixmatch_bt": "fixmatch", "uda_bt": "uda", "fixmatch_da": "fixmatch", "uda_da": "uda", "mixmatch_da": "mixmatch", "noisy_student_swap": "supervised",
               "supervised_all_labels": "supervised", "fixmatch_ema": "fixmatch", "uda_ema": "uda", "pi_model_ema": "pi_model",
-              "uda_tsa": "uda", "fixmatch_ema_teacher": "fixmatch", "uda_ema_teacher": "uda"}
+              "uda_tsa": "uda", "fixmatch_ema_teacher": "fixmatch", "uda_ema_teacher": "uda",
+              "fixmatch_mu7": "fixmatch", "uda_mu7": "uda", "pi_model_mu7": "pi_model",
+              "supervised_ld": "supervised", "fixmatch_ld": "fixmatch", "uda_ld": "uda"}
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -307,3 +307,18 @@ def test_card_says_how_the_labels_were_drawn_and_where_the_rest_went(sampling, s
     body = _card_body(cfg, metrics, ["a", "b"], "me/run", "text-classification", tmp_path)
     assert says in body
     assert "| unlabeled | the labeled file's remaining rows, labels removed |" in body
+
+
+@pytest.mark.parametrize("layer_decay,says", [(0.65, "weight decay 0.01, layer-wise learning-rate decay 0.65 |"), (None, "weight decay 0.01 |")])
+def test_card_names_the_layer_wise_learning_rate_decay_when_set(layer_decay, says, tmp_path):
+    from ssl_text.model_card import _card_body
+
+    cfg = parse_config({
+        "output_dir": str(tmp_path),
+        "model": {"name_or_path": "packaged:all-MiniLM-L6-v2"},
+        "data": {"labeled": {"path": "train.csv"}},
+        "algorithm": {"name": "fixmatch"},
+        "trainer": {"layer_decay": layer_decay},
+    })
+    body = _card_body(cfg, {"num_labeled": 40, "num_unlabeled": 960}, ["a", "b"], "me/run", "text-classification", tmp_path)
+    assert says in body

@@ -13,10 +13,24 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ssl_text.algorithms.base import LB, ULB_STRONG, ULB_WEAK, LossOutput, TrainState, logits_of, target_network
+from ssl_text.algorithms.base import (
+    LB,
+    ULB_STRONG,
+    ULB_WEAK,
+    LossOutput,
+    TrainState,
+    logits_of,
+    target_network,
+)
 from ssl_text.algorithms.pseudo_label import _check_tau, check_dist_align_momentum
 from ssl_text.distribution_alignment import DistributionAlignment
-from ssl_text.losses import confidence_mask, kl_from_probs, masked_mean, sharpen, tsa_threshold
+from ssl_text.losses import (
+    confidence_mask,
+    kl_from_probs,
+    masked_mean,
+    sharpen,
+    tsa_threshold,
+)
 
 
 class UDA:
