@@ -23,7 +23,7 @@ def layer_depth(name: str, num_layers: int) -> int:
 def optimizer_groups(
     model: torch.nn.Module, learning_rate: float, weight_decay: float, layer_decay: float | None = None
 ) -> list[dict]:
-    num_layers = 0
+    num_layers = None
     if layer_decay is not None:
         num_layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
         if num_layers is None:
@@ -36,11 +36,19 @@ def optimizer_groups(
         if not param.requires_grad:
             continue
         decays = not (param.ndim < 2 or "norm" in name.lower())
-        depth = layer_depth(name, num_layers) if layer_decay is not None else 0
-        scale = layer_decay ** (num_layers + 1 - depth) if layer_decay is not None else 1.0
+        depth, scale = 0, 1.0
+        if num_layers is not None:
+            depth = layer_depth(name, num_layers)
+            scale = layer_decay ** (num_layers + 1 - depth)
         group = groups.setdefault(
             (depth, decays),
             {"params": [], "weight_decay": weight_decay if decays else 0.0, "lr": learning_rate * scale},
         )
         group["params"].append(param)
+    if num_layers is not None and all(depth == num_layers + 1 for depth, _ in groups):
+        raise ValueError(
+            f"`trainer.layer_decay` is {layer_decay}, but no parameter of {type(model).__name__} is named like an "
+            "embedding or an encoder layer (`...embeddings...`, `....layer.<i>.`), so every one would train at the "
+            "full rate; unset `trainer.layer_decay` for this model."
+        )
     return list(groups.values())

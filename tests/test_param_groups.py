@@ -1,5 +1,7 @@
 """Optimizer parameter groups: weight decay only on weight matrices, layer-wise learning-rate decay."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
@@ -41,8 +43,15 @@ def test_without_layer_decay_there_are_two_groups_at_the_full_rate(tiny_bert_dir
 
 
 def test_layer_decay_on_a_model_without_layers_says_what_to_do():
-    with pytest.raises(ValueError, match="unset `trainer.layer_decay`"):
+    with pytest.raises(ValueError, match="no `config.num_hidden_layers`.*unset `trainer.layer_decay`"):
         optimizer_groups(torch.nn.Linear(2, 2), 1e-3, 0.0, layer_decay=0.5)
+
+
+def test_layer_decay_that_would_match_no_layer_is_refused_not_ignored():
+    model = torch.nn.Linear(2, 2)
+    model.config = SimpleNamespace(num_hidden_layers=2)  # counts layers, but names none the decay can find
+    with pytest.raises(ValueError, match="named like an embedding or an encoder layer.*unset `trainer.layer_decay`"):
+        optimizer_groups(model, 1e-3, 0.0, layer_decay=0.5)
 
 
 @pytest.mark.parametrize("value", [0.0, 1.5, -0.65])
