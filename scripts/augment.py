@@ -3,7 +3,7 @@
 
 import sys
 
-from ssl_text.augment.cli import main
+from ssl_text.cli.augment import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

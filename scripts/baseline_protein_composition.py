@@ -41,8 +41,8 @@ def main() -> None:
     from sklearn.metrics import accuracy_score, matthews_corrcoef
     from sklearn.preprocessing import StandardScaler
 
-    from ssl_text.config import load_config
-    from ssl_text.data import load_text_data
+    from ssl_text.data.text_data import load_text_data
+    from ssl_text.training.run_config import load_config
 
     datasets.disable_progress_bars()
     spec = benchmark_protein.BENCHMARKS[args.bench]

@@ -44,9 +44,9 @@ from ssl_text.augment.pipeline import ViewContext, ViewPipeline  # noqa: E402
 from ssl_text.augment.precomputed import IDS  # noqa: E402
 from ssl_text.augment.registry import parse_pipeline  # noqa: E402
 from ssl_text.augment.word_ops import MissingResourceError, missing_nltk_data  # noqa: E402
-from ssl_text.batching import pad_ids  # noqa: E402
-from ssl_text.data import clean_text  # noqa: E402
-from ssl_text.models import resolve_model_path  # noqa: E402
+from ssl_text.data.batching import pad_ids  # noqa: E402
+from ssl_text.data.loading import clean_text  # noqa: E402
+from ssl_text.models.resolve import resolve_model_path  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data" / "ag_news" / "test.csv"
 SAMPLE = REPO / "examples" / "data" / "ag_news" / "test.csv"

@@ -32,7 +32,7 @@ from ssl_text.augment.back_translation import (  # noqa: E402
     MarianBackend,
     split_sentences,
 )
-from ssl_text.data import clean_text  # noqa: E402
+from ssl_text.data.loading import clean_text  # noqa: E402
 
 AG_NEWS = REPO.parent / "shared" / "data" / "ag_news" / "train_sample5000.csv"
 FALLBACK = [

@@ -45,7 +45,7 @@ def self_train_row(config, run_dir: Path, teacher: Path, options: dict) -> dict:
     import json
     import shutil
 
-    from ssl_text.self_training import PseudoLabeling, self_train
+    from ssl_text.pipelines.self_training import PseudoLabeling, self_train
 
     options = dict(options)
     rounds = options.pop("rounds")

@@ -28,11 +28,11 @@ import transformers
 from accelerate import Accelerator
 from accelerate.utils import send_to_device
 
-from ssl_text.batching import BatchStream
-from ssl_text.collate import TextCollator
-from ssl_text.config import load_config
-from ssl_text.train import prepare
-from ssl_text.trainer import Trainer
+from ssl_text.augment.collate import TextCollator
+from ssl_text.data.batching import BatchStream
+from ssl_text.pipelines.train import prepare
+from ssl_text.training.run_config import load_config
+from ssl_text.training.trainer import Trainer
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "quickstart.yaml")
 

@@ -35,7 +35,7 @@ AG_COLUMNS = {"column_names": ["label", "title", "description"], "text_columns":
 
 
 def write_corpus(lines: int) -> Path:
-    from ssl_text.data import clean_text
+    from ssl_text.data.loading import clean_text
 
     texts = []
     for split in ("train", "validation", "test"):
@@ -58,7 +58,7 @@ def write_tiny_model() -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from ssl_text.models import resolve_model_path
+    from ssl_text.models.resolve import resolve_model_path
 
     path = OUT / "tiny_bert"
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("packaged:all-MiniLM-L6-v2"))
@@ -71,7 +71,7 @@ def write_tiny_model() -> Path:
 
 
 def run_config(corpus: Path, model: Path, run_dir: Path, steps: int):
-    from ssl_text.config import parse_config
+    from ssl_text.training.run_config import parse_config
 
     return parse_config({
         "output_dir": str(run_dir),
@@ -99,14 +99,14 @@ def child(mode: str, corpus: Path, model: Path, run_dir: Path, steps: int) -> di
     transformers.logging.set_verbosity_error()
     cfg = run_config(corpus, model, run_dir, steps)
     if mode == "train":
-        from ssl_text.train import train
+        from ssl_text.pipelines.train import train
 
         metrics = train(cfg, overwrite=True)
         return {"steps": steps, "validation_accuracy": metrics["validation"]["accuracy"]}
     from accelerate import Accelerator
 
-    from ssl_text.streaming import unlabeled_batches
-    from ssl_text.train import prepare
+    from ssl_text.pipelines.train import prepare
+    from ssl_text.training.streaming import unlabeled_batches
 
     p = prepare(cfg, Accelerator(cpu=True))
     collate = p.task.collator(p.tokenizer, cfg.views, p.algorithm.views).unlabeled

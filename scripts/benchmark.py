@@ -124,8 +124,8 @@ def write_validation(path: Path, per_class: int = 125, seed: int = 0) -> None:
 
 
 def run_one(algorithm: str, seed: int, extra: list[str]) -> dict:
-    from ssl_text.config import load_config
-    from ssl_text.train import train
+    from ssl_text.pipelines.train import train
+    from ssl_text.training.run_config import load_config
 
     run_dir = OUT / f"{algorithm}_seed{seed}"
     if algorithm.endswith("_bt") and not BT_DIR.is_dir():

@@ -57,8 +57,8 @@ def metrics_file(algorithm: str, seed: int) -> Path:
 
 
 def run_one(algorithm: str, seed: int, extra: list[str]) -> dict:
-    from ssl_text.config import load_config
-    from ssl_text.train import train
+    from ssl_text.pipelines.train import train
+    from ssl_text.training.run_config import load_config
 
     overrides = [
         f"output_dir={OUT / f'{algorithm}_seed{seed}'}",

@@ -67,7 +67,7 @@ ALGORITHM_ARGS = {
 
 def split_deeploc(out: Path, seed: int = 0, validation_share: float = 0.15) -> None:
     """Write pool.fasta / validation.fasta: deeploc_our_val_set.fasta split per class (seeded), headers kept."""
-    from ssl_text.fasta import parse_fasta
+    from ssl_text.data.fasta import parse_fasta
 
     if (out / "pool.fasta").exists() and (out / "validation.fasta").exists():
         return
@@ -92,7 +92,7 @@ def split_deeploc(out: Path, seed: int = 0, validation_share: float = 0.15) -> N
 
 
 def run_pretrain(bench: str, overrides: list[str]) -> Path:
-    from ssl_text.pretrain import load_pretrain_config, pretrain
+    from ssl_text.pipelines.pretrain import load_pretrain_config, pretrain
 
     bench = BENCHMARKS[bench].get("encoder_of", bench)
     run_dir = OUT / bench / "pretrain_seed0"
@@ -108,8 +108,8 @@ def run_pretrain(bench: str, overrides: list[str]) -> Path:
 
 
 def run_one(bench: str, method: str, algorithm: str, model: str, seed: int, extra: list[str]) -> dict:
-    from ssl_text.config import load_config
-    from ssl_text.train import train
+    from ssl_text.pipelines.train import train
+    from ssl_text.training.run_config import load_config
 
     run_dir = OUT / bench / f"{method}_seed{seed}"
     overrides = [

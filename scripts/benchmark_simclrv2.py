@@ -70,11 +70,11 @@ def seeded(section: dict, seed: int) -> dict:
 
 
 def run_arm(arm: str, seed: int, raw: dict) -> dict:
-    from ssl_text.config import parse_config
-    from ssl_text.distill import distill, parse_distill_config
-    from ssl_text.pretrain import ENCODER
-    from ssl_text.simclrv2 import RUN_OVERRIDES, _deep_merge
-    from ssl_text.train import train
+    from ssl_text.pipelines.distill import distill, parse_distill_config
+    from ssl_text.pipelines.pretrain import ENCODER
+    from ssl_text.pipelines.simclrv2 import RUN_OVERRIDES, _deep_merge
+    from ssl_text.pipelines.train import train
+    from ssl_text.training.run_config import parse_config
 
     task = raw.get("task", "text_classification")
     encoder = str(OUT / "pretrain" / ENCODER)
@@ -103,7 +103,7 @@ def run_arm(arm: str, seed: int, raw: dict) -> dict:
 
 
 def run_pretrain(raw: dict) -> None:
-    from ssl_text.pretrain import parse_pretrain_config, pretrain
+    from ssl_text.pipelines.pretrain import parse_pretrain_config, pretrain
 
     if (OUT / "pretrain" / "metrics.json").exists():
         print("skip pretrain: done", flush=True)
@@ -119,11 +119,11 @@ def measure_speed(batch_size: int = 64, max_length: int = 64, repeats: int = 10,
     import torch
 
     from ssl_text.config import DatasetSpec
-    from ssl_text.data import add_text_column, load_spec
-    from ssl_text.distill import alternate_layers, init_from_layers, num_parameters
-    from ssl_text.models import resolve_model_path
-    from ssl_text.simclrv2 import compare_speed, padded_batch
-    from tasks import build_task
+    from ssl_text.data.loading import add_text_column, load_spec
+    from ssl_text.models.resolve import resolve_model_path
+    from ssl_text.pipelines.distill import alternate_layers, init_from_layers, num_parameters
+    from ssl_text.pipelines.simclrv2 import compare_speed, padded_batch
+    from ssl_text.tasks import build_task
 
     task = build_task("text_classification")
     path = resolve_model_path(TEACHER)

@@ -2,7 +2,7 @@
 
 import sys
 
-from ssl_text.cli import main
+from ssl_text.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["distill", *sys.argv[1:]]))

@@ -2,7 +2,7 @@
 
     python scripts/moons.py [--seeds 0 1 2] [--picture-seed 0]
 
-Trains every algorithm that has a moons setting (`ssl_text.moons.SETTINGS`) on each seed,
+Trains every algorithm that has a moons setting (`moons_lib.SETTINGS`) on each seed,
 draws the decision boundary of each on the picture seed (the supervised one from the 8 labels
 alone, a 2-cluster k-means of all points, one picture per algorithm and a grid of all), and
 writes the mean ± std test accuracy over the seeds as a markdown table. A few minutes on CPU.
@@ -20,9 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.cluster import KMeans
-
-from ssl_text.moons import (
+from moons_lib import (
     NOISE,
     NUM_PER_CLASS,
     NUM_TEST,
@@ -32,6 +30,7 @@ from ssl_text.moons import (
     predict_proba,
     train_moons,
 )
+from sklearn.cluster import KMeans
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -148,7 +147,7 @@ moons here. `sklearn.datasets.make_moons` (noise {NOISE}) gives {2 * NUM_PER_CLA
 ({NUM_PER_CLASS} per class, drawn at random), {NUM_UNLABELED:,} unlabeled points and {NUM_TEST:,} fresh
 test points per seed; the weak view of an unlabeled point is the point plus small Gaussian jitter, the
 strong view the point plus larger jitter. The settings of each algorithm (steps, learning rate,
-thresholds, noise scales) are fixed in one place, `ssl_text.moons.SETTINGS`, and are the same for
+thresholds, noise scales) are fixed in one place, `moons_lib.SETTINGS`, and are the same for
 every seed. `tests/test_moons.py` checks the claims below on seeds 0, 1, 2.
 
 Reproduce with `python scripts/moons.py` ({seconds:.0f} s of training on one CPU thread for this page).
@@ -159,7 +158,7 @@ Reproduce with `python scripts/moons.py` ({seconds:.0f} s of training on one CPU
 
 k-means assigns its clusters to classes with the better of the two possible maps, so it is an upper
 bound for cluster-then-label. `noisy_student` is the self-training procedure of
-`ssl_text.self_training`: a supervised teacher (the `supervised` row), then
+`ssl_text.pipelines.self_training`: a supervised teacher (the `supervised` row), then
 {student.rounds} rounds of students trained on its pseudo-labels (confidence >= {student.labeling.tau}) under
 the strong view's noise.
 

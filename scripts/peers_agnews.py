@@ -1,4 +1,4 @@
-"""Measure the peer baselines of ``ssl_text.baselines`` on AG News, 10 labels per class.
+"""Measure the peer baselines of ``peer_baselines`` on AG News, 10 labels per class.
 
 For each seed in ``--seeds`` (default 0 1 2), 10 labeled examples per class are drawn
 from ``train_sample5000.csv`` with ``numpy.random.default_rng(seed)`` (per class, in
@@ -32,7 +32,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 
-from ssl_text.baselines import (  # noqa: E402
+from peer_baselines import (  # noqa: E402
     PEER_NAMES,
     embed,
     packaged_minilm_path,

@@ -16,8 +16,8 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 import datasets
 import transformers
 
-from ssl_text.config import load_config
-from ssl_text.train import train
+from ssl_text.pipelines.train import train
+from ssl_text.training.run_config import load_config
 
 CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "quickstart.yaml")
 

@@ -1,5 +1,5 @@
 import sys
 
-from ssl_text.cli import main
+from ssl_text.cli.main import main
 
 sys.exit(main())

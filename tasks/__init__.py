@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import importlib
 
-from tasks.base import TaskAdapter
+from ssl_text.tasks.base import TaskAdapter
 
 # name -> "module:class", imported when a run asks for the task (some pull in heavy dependencies)
 TASKS: dict[str, str] = {
-    "text_classification": "tasks.text_classification:TextClassification",
-    "protein": "tasks.protein:ProteinClassification",
-    "ner": "tasks.ner:NamedEntityRecognition",
+    "text_classification": "ssl_text.tasks.text_classification:TextClassification",
+    "protein": "ssl_text.tasks.protein:ProteinClassification",
+    "ner": "ssl_text.tasks.ner:NamedEntityRecognition",
 }
 
 

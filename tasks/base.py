@@ -1,6 +1,6 @@
 """The task adapter protocol: everything task-specific between the data, the encoder and the engine.
 
-The engine (`ssl_text/train.py`, the trainer, the algorithms) calls only these methods, so a
+The engine (`ssl_text/pipelines/train.py`, the trainer, the algorithms) calls only these methods, so a
 new task is one class here plus a line in `tasks/__init__.py`.
 """
 
@@ -22,7 +22,7 @@ class TaskAdapter(Protocol):
         """Refuse view operations the task cannot use (NER: anything that moves words)."""
 
     def load_data(self, cfg) -> object:
-        """Every data slot of `cfg` (`ssl_text.config.DataConfig`) as a `ssl_text.data.TextData`."""
+        """Every data slot of `cfg` (`ssl_text.config.DataConfig`) as a `ssl_text.data.text_data.TextData`."""
 
     def load_tokenizer(self, path: str): ...
 

@@ -23,15 +23,17 @@ import torch
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
 import ssl_text.metrics
-from ssl_text.algorithms.base import ULB_STRONG, ULB_WEAK
-from ssl_text.batching import pad_ids
+from ssl_text.augment.token_views import token_dropout
 from ssl_text.config import ConfigError, DataConfig, ViewConfig, ViewsConfig
-from ssl_text.data import ANALYSIS_LABEL, INDEX, PSEUDO_TARGET, TextData, valid_unicode
-from ssl_text.views import token_dropout
-from tasks.bio import bio_constraints, decode_bio, entity_groups, repair_bio
-from tasks.ner_augment import mention_bank, o_vocabulary, substitute_o_words, swap_mentions
-from tasks.ner_data import check_bio, load_ner_data, load_token_rows, tag_ids
-from tasks.text_classification import ModelMismatchError, _quiet, check_tokenizer
+from ssl_text.config.keys import INDEX, LB_LABELS, PSEUDO_TARGET, ULB_INDEX, ULB_STRONG, ULB_TOKEN_MASK, ULB_WEAK
+from ssl_text.data.batching import pad_ids
+from ssl_text.data.loading import ANALYSIS_LABEL, valid_unicode
+from ssl_text.data.text_data import TextData
+from ssl_text.models.resolve import ModelMismatchError, check_tokenizer
+from ssl_text.tasks.bio import bio_constraints, decode_bio, entity_groups, repair_bio
+from ssl_text.tasks.ner_augment import mention_bank, o_vocabulary, substitute_o_words, swap_mentions
+from ssl_text.tasks.ner_data import check_bio, load_ner_data, load_token_rows, tag_ids
+from ssl_text.tasks.text_classification import _quiet
 
 METRIC_PATH = os.path.join(os.path.dirname(ssl_text.metrics.__file__), "seqeval")
 IGNORE = -100
@@ -92,7 +94,7 @@ class TokenCollator:
     def labeled(self, rows: dict, generator: torch.Generator) -> dict:
         ids, mask = pad_ids(rows["input_ids"], self.pad_id)
         labels, _ = pad_ids(rows["labels"], IGNORE)
-        return {"lb": {"input_ids": ids, "attention_mask": mask}, "lb_labels": labels}
+        return {"lb": {"input_ids": ids, "attention_mask": mask}, LB_LABELS: labels}
 
     def _augment_words(self, rows: dict, generator: torch.Generator) -> dict:
         """Mention swap, then O-word substitution, on each sentence of a pool with per-word targets."""
@@ -127,7 +129,7 @@ class TokenCollator:
         ids, mask = pad_ids(rows["input_ids"], self.pad_id)
         word_index, _ = pad_ids(rows[WORD_INDEX], -1)
         positions = first_subwords(word_index)  # [B, L]
-        batch: dict = {"ulb_index": torch.as_tensor(rows[INDEX]), "ulb_token_mask": positions}
+        batch: dict = {ULB_INDEX: torch.as_tensor(rows[INDEX]), ULB_TOKEN_MASK: positions}
         if PSEUDO_TARGET in rows:  # self-training: the teacher's targets per word, moved to the first subwords
             starts = [word_index[i][positions[i]].tolist() for i in range(len(word_index))]
             batch["ulb_targets"] = torch.tensor(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 
-from tasks.bio import entity_of
+from ssl_text.tasks.bio import entity_of
 
 
 def mentions(tags: list[str]) -> list[tuple[int, int, str]]:

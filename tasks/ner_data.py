@@ -15,17 +15,9 @@ from pathlib import Path
 import datasets
 
 from ssl_text.config import DataConfig, DatasetSpec
-from ssl_text.data import (
-    ANALYSIS_LABEL,
-    INDEX,
-    PSEUDO_TARGET,
-    DataError,
-    TextData,
-    _local_files,
-    check_no_overlap,
-    load_spec,
-    split_labeled,
-)
+from ssl_text.config.keys import INDEX, PSEUDO_TARGET
+from ssl_text.data.loading import ANALYSIS_LABEL, DataError, _local_files, check_no_overlap, load_spec, split_labeled
+from ssl_text.data.text_data import TextData
 
 logger = logging.getLogger(__name__)
 

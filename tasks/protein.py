@@ -7,7 +7,7 @@
 * Tokenizer: the model's own when its folder has tokenizer files; otherwise (and for `new:*`)
   the 33-token ESM alphabet built locally, no download.
 * Sequences are normalised (upper case, no whitespace/line wraps/gaps, unknown letters -> X,
-  see `ssl_text.fasta.normalize_sequence`) and shortened to `data.max_length` tokens: the
+  see `ssl_text.data.fasta.normalize_sequence`) and shortened to `data.max_length` tokens: the
   N-terminal residues are kept (`crop="truncate"`, the default) or a window chosen per
   sequence by a seeded hash (`crop="random"`). Training-time random windows of the unlabeled
   views are the `crop_prob` residue view.
@@ -23,8 +23,9 @@ import zlib
 
 from transformers import AutoTokenizer, EsmConfig, EsmForMaskedLM, EsmForSequenceClassification, EsmTokenizer
 
-from ssl_text.fasta import FastaSummary, normalize_sequence
-from tasks.text_classification import ModelMismatchError, TextClassification, check_tokenizer
+from ssl_text.data.fasta import FastaSummary, normalize_sequence
+from ssl_text.models.resolve import ModelMismatchError, check_tokenizer
+from ssl_text.tasks.text_classification import TextClassification
 
 logger = logging.getLogger(__name__)
 

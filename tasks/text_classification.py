@@ -9,22 +9,10 @@ import transformers
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 import ssl_text.metrics
-from ssl_text.data import valid_unicode
+from ssl_text.data.loading import valid_unicode
+from ssl_text.models.resolve import ModelMismatchError, check_tokenizer
 
 METRIC_PATH = os.path.join(os.path.dirname(ssl_text.metrics.__file__), "classification")
-
-
-class ModelMismatchError(ValueError):
-    """The pretrained model does not fit the data or the tokenizer."""
-
-
-def check_tokenizer(tokenizer, path: str) -> None:
-    """Refuse a tokenizer that maps everything to [UNK] or has no vocabulary (transformers 5 pitfall)."""
-    if len(tokenizer) < 10:
-        raise ModelMismatchError(
-            f"the tokenizer loaded from {path!r} has only {len(tokenizer)} tokens; the folder probably "
-            "lacks its vocabulary file (vocab.txt / tokenizer.json). Save the tokenizer next to the model."
-        )
 
 
 class TextClassification:
@@ -46,14 +34,14 @@ class TextClassification:
                     )
 
     def load_data(self, cfg):
-        from ssl_text.data import load_text_data
+        from ssl_text.data.text_data import load_text_data
 
         return load_text_data(cfg)
 
     def encode(self, ds, tokenizer, data, label_names: list[str], extra_columns=()):
         """Token ids of `text` (into `input_ids`) and of each augmentation column (cached `datasets.map`)."""
-        from ssl_text.collate import aug_ids_column
-        from ssl_text.data import tokenize_column
+        from ssl_text.augment.collate import aug_ids_column
+        from ssl_text.data.loading import tokenize_column
 
         for column in ("text", *extra_columns):
             out = "input_ids" if column == "text" else aug_ids_column(column)
@@ -62,13 +50,13 @@ class TextClassification:
 
     def load_eval_split(self, spec, data, label_names: list[str], where: str):
         """An evaluation set (`text`, `label` ids) outside the training config, e.g. `ssl-text evaluate --data`."""
-        from ssl_text.data import add_label_ids, add_text_column, load_spec
+        from ssl_text.data.loading import add_label_ids, add_text_column, load_spec
 
         ds = add_text_column(load_spec(spec), spec, where)
         return add_label_ids(ds, spec, data, label_names, where)
 
     def collator(self, tokenizer, views, requested: tuple[str, ...]):
-        from ssl_text.collate import TextCollator
+        from ssl_text.augment.collate import TextCollator
 
         return TextCollator(tokenizer, views, requested)
 
@@ -86,9 +74,9 @@ class TextClassification:
         return tokenizer
 
     def load_model(self, path: str, label_names: list[str]):
-        from ssl_text.projection import is_projection_classifier, load_projection_classifier
+        from ssl_text.models.projection import is_projection_classifier, load_projection_classifier
 
-        if is_projection_classifier(path):  # fine-tuned from a projection-head layer (SimCLRv2, ssl_text/projection.py)
+        if is_projection_classifier(path):  # fine-tuned from a projection-head layer (SimCLRv2, ssl_text/models/projection.py)
             return load_projection_classifier(path, label_names)
         config = AutoConfig.from_pretrained(path)
         has_head = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))

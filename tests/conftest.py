@@ -10,6 +10,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import copy
+import sys
 from pathlib import Path
 
 import datasets
@@ -25,6 +26,10 @@ datasets.disable_progress_bars()
 torch.set_num_threads(2)
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Scripts-only helpers (peer baselines, the moons study) live in scripts/, which tests import by name as the scripts do.
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+if str(SCRIPTS) not in sys.path:
+    sys.path.insert(0, str(SCRIPTS))
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ import os
 import sys
 import time
 
-import ssl_text.distill as distill
-import ssl_text.self_training as self_training
-from ssl_text.cli import main
+import ssl_text.pipelines.distill as distill
+import ssl_text.pipelines.self_training as self_training
+from ssl_text.cli.main import main
 
 
 def logged(real, kind: str):

@@ -124,7 +124,7 @@ def test_threshold_outside_unit_interval_is_refused(tau):
 
 
 def test_align_distribution_rescales_by_the_prior_ratio():
-    from ssl_text.distribution_alignment import align_distribution
+    from ssl_text.algorithms.distribution_alignment import align_distribution
 
     aligned = align_distribution(torch.tensor([[0.6, 0.4]]), torch.tensor([0.5, 0.5]), torch.tensor([0.75, 0.25]))
     # [0.6 / 0.75, 0.4 / 0.25] * 0.5 = [0.4, 0.8] -> [1/3, 2/3]
@@ -132,7 +132,7 @@ def test_align_distribution_rescales_by_the_prior_ratio():
 
 
 def test_distribution_alignment_priors_after_known_updates_pool_processes():
-    from ssl_text.distribution_alignment import DistributionAlignment
+    from ssl_text.algorithms.distribution_alignment import DistributionAlignment
 
     align = DistributionAlignment(num_classes=2, momentum=0.5)
     align.update(torch.tensor([0, 0, 1, -100]), torch.tensor([[0.9, 0.1], [0.7, 0.3]]))

@@ -10,15 +10,17 @@ import pytest
 import torch
 from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
+from ssl_text.augment.collate import TextCollator, build_collator
 from ssl_text.augment.pipeline import ViewContext
 from ssl_text.augment.precomputed import IDS
-from ssl_text.augment.registry import OPS, TEXT, TOKENS, check_view, parse_step, view_steps
+from ssl_text.augment.registry import OPS, TOKENS, check_view, parse_step, view_steps
 from ssl_text.augment.tfidf import fit_tfidf, replacement_probs, tfidf_replace
+from ssl_text.augment.token_views import span_mask, span_start_prob, token_substitute
 from ssl_text.augment.word_ops import MissingResourceError
-from ssl_text.batching import BatchStream, pad_ids
-from ssl_text.collate import TextCollator, build_collator
-from ssl_text.config import ConfigError, ViewConfig, ViewsConfig, load_config, parse_config
-from ssl_text.views import span_mask, span_start_prob, token_substitute
+from ssl_text.config import ConfigError, ViewConfig, ViewsConfig
+from ssl_text.config.keys import TEXT
+from ssl_text.data.batching import BatchStream, pad_ids
+from ssl_text.training.run_config import load_config, parse_config
 from tests.tiny_nltk_data import build_tiny_nltk_data
 from tests.toy_data import TOPICS, make_texts
 
@@ -295,7 +297,7 @@ def test_every_registered_operation_runs_in_a_collator(name, minilm_tokenizer, t
     wordnet_texts = ["The car rose sharply on Monday.", "The quick team won the match."]  # in tests/tiny_nltk_data.py
     tokenizer, texts = minilm_tokenizer, wordnet_texts + [text for _, text in make_texts(6, seed=2)]
     if name == "blosum_substitute":
-        from tasks.protein import build_protein_tokenizer
+        from ssl_text.tasks.protein import build_protein_tokenizer
 
         tokenizer, texts = build_protein_tokenizer(), ["MKTAYIAKQRQISFVK", "ACDEFGHIKLMNPQRSTVWY"] * 4
     corpus = datasets.Dataset.from_dict({"text": texts, "aug_0": [reverse_words(t) for t in texts]})
@@ -418,7 +420,7 @@ def test_resumed_stream_redraws_the_same_word_level_batches(tokenizer, corpus):
 
 
 def test_build_collator_tokenizes_like_the_task_and_refuses_token_level_tasks(tokenizer, corpus, toy_config):
-    from tasks import build_task
+    from ssl_text.tasks import build_task
 
     cfg = parse_config({**toy_config("fixmatch"), "views": {"strong": {"pipeline": ["word_delete(0.2)"]}}})
     task = build_task("text_classification")
@@ -435,7 +437,7 @@ def test_build_collator_tokenizes_like_the_task_and_refuses_token_level_tasks(to
 
 
 def test_fixmatch_trains_with_a_word_level_strong_view(toy_config):
-    from ssl_text.train import train
+    from ssl_text.pipelines.train import train
 
     raw = toy_config("fixmatch", tau=0.3)
     raw["views"] = {"strong": {"pipeline": ["word_swap(0.2)", "tfidf_replace(0.2)", "token_dropout(0.1)"]}}

@@ -28,9 +28,9 @@ from ssl_text.augment.back_translation import (
     paraphrase_texts,
     split_sentences,
 )
-from ssl_text.augment.cli import load_data, main, prepare_text_column
 from ssl_text.augment.testing import build_tiny_marian_pair
-from ssl_text.data import clean_text
+from ssl_text.cli.augment import load_data, main, prepare_text_column
+from ssl_text.data.loading import clean_text
 
 pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses:UserWarning")
 REPO = Path(__file__).resolve().parents[1]
@@ -416,7 +416,7 @@ def test_sigkill_mid_run_then_rerun_equals_an_uninterrupted_run(tiny_marian, tmp
     assert main([*args, "--out", str(tmp_path / "clean")]) == 0
 
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "ssl_text.augment.cli", *args, "--out", str(tmp_path / "killed")]
+    cmd = [sys.executable, "-m", "ssl_text.cli.augment", *args, "--out", str(tmp_path / "killed")]
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     shards = tmp_path / "killed" / "shards"
     deadline = time.time() + 120

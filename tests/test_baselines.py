@@ -1,4 +1,4 @@
-"""Behaviour tests for ssl_text.baselines (peer baselines of the AG News benchmark)."""
+"""Behaviour tests for peer_baselines (peer baselines of the AG News benchmark)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import itertools
 import os
 
 import numpy as np
+import peer_baselines as baselines
 import pytest
-
-from ssl_text import baselines
-from ssl_text.baselines import (
+from peer_baselines import (
     PEER_NAMES,
     UnreachedPointsWarning,
     label_spreading,

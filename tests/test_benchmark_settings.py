@@ -1,12 +1,11 @@
 """The settings the benchmark scripts fix in advance parse into valid configs (no CPU hour spent to find a typo)."""
 
 import importlib
-import sys
 from pathlib import Path
 
 import pytest
 
-from ssl_text.config import load_config
+from ssl_text.training.run_config import load_config
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 # Rows that vary the data or views of an algorithm (noisy_student_swap: the config's base algorithm;
@@ -16,13 +15,6 @@ VARIANT_OF = {"fixmatch_bt": "fixmatch", "uda_bt": "uda", "fixmatch_da": "fixmat
               "uda_tsa": "uda", "fixmatch_ema_teacher": "fixmatch", "uda_ema_teacher": "uda",
               "fixmatch_mu7": "fixmatch", "uda_mu7": "uda", "pi_model_mu7": "pi_model",
               "supervised_ld": "supervised", "fixmatch_ld": "fixmatch", "uda_ld": "uda"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def scripts_on_path():
-    sys.path.insert(0, str(SCRIPTS))
-    yield
-    sys.path.remove(str(SCRIPTS))
 
 
 @pytest.mark.parametrize("script", ["benchmark", "benchmark_ner"])
@@ -49,7 +41,7 @@ def test_protein_ssl_settings_are_valid_configs(tmp_path):
 
 
 def test_self_training_rows_name_a_teacher_row_and_valid_pseudo_labeling():
-    from ssl_text.self_training import PseudoLabeling
+    from ssl_text.pipelines.self_training import PseudoLabeling
 
     bench = importlib.import_module("benchmark")
     for name, options in bench.SELF_TRAINING.items():

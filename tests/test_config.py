@@ -3,7 +3,8 @@
 import pytest
 import yaml
 
-from ssl_text.config import ConfigError, apply_overrides, load_config, parse_config, to_dict
+from ssl_text.config import ConfigError, apply_overrides, to_dict
+from ssl_text.training.run_config import load_config, parse_config
 
 MINIMAL = {"output_dir": "runs/x", "data": {"labeled": {"path": "train.csv"}}, "algorithm": {"name": "fixmatch"}}
 

@@ -20,10 +20,11 @@ import torch
 import yaml
 from huggingface_hub import ModelCard, constants
 
-from ssl_text.cli import main as cli_main
-from ssl_text.config import ConfigError, parse_config
-from ssl_text.hub import HubError, push_dataset, push_run
-from ssl_text.train import train
+from ssl_text.cli.main import main as cli_main
+from ssl_text.config import ConfigError
+from ssl_text.hub.push import HubError, push_dataset, push_run
+from ssl_text.pipelines.train import train
+from ssl_text.training.run_config import parse_config
 from tests.hub_server import FakeHub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -247,7 +248,7 @@ def test_push_dataset_round_trip(hub, hub_env, tmp_path):
 
 
 def test_card_metadata_names_hub_models_and_datasets():
-    from ssl_text.model_card import build_card_data
+    from ssl_text.hub.model_card import build_card_data
 
     cfg = parse_config({
         "output_dir": "x",
@@ -295,7 +296,7 @@ def test_unreachable_or_offline_hub_fails_clearly(hub_env, trained_run, monkeypa
     ],
 )
 def test_card_says_how_the_labels_were_drawn_and_where_the_rest_went(sampling, says, tmp_path):
-    from ssl_text.model_card import _card_body
+    from ssl_text.hub.model_card import _card_body
 
     cfg = parse_config({
         "output_dir": str(tmp_path),
@@ -311,7 +312,7 @@ def test_card_says_how_the_labels_were_drawn_and_where_the_rest_went(sampling, s
 
 @pytest.mark.parametrize("layer_decay,says", [(0.65, "weight decay 0.01, layer-wise learning-rate decay 0.65 |"), (None, "weight decay 0.01 |")])
 def test_card_names_the_layer_wise_learning_rate_decay_when_set(layer_decay, says, tmp_path):
-    from ssl_text.model_card import _card_body
+    from ssl_text.hub.model_card import _card_body
 
     cfg = parse_config({
         "output_dir": str(tmp_path),

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ssl_text.losses import (
+from ssl_text.algorithms.losses import (
     confidence_mask,
     kl_from_probs,
     linear_rampup,

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from accelerate.state import AcceleratorState
 
-from ssl_text.config import parse_config
-from ssl_text.self_training import PseudoLabeling, self_train
-from ssl_text.train import train
+from ssl_text.pipelines.self_training import PseudoLabeling, self_train
+from ssl_text.pipelines.train import train
+from ssl_text.training.run_config import parse_config
 
 
 @pytest.fixture

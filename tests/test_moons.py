@@ -3,16 +3,16 @@
 8 labels alone leave the supervised MLP below 90% on 2,000 fresh test points (mean of 3
 seeds); the semi-supervised algorithms must reach 95%. `noisy_student` runs as its moons
 variant (a supervised teacher, then noisy students on its pseudo-labels, see
-`ssl_text.moons.train_moons`). Settings live in `ssl_text.moons.SETTINGS`.
+`moons_lib.train_moons`). Settings live in `moons_lib.SETTINGS`.
 """
 
 from functools import lru_cache
 
 import numpy as np
 import pytest
+from moons_lib import SETTINGS, train_moons
 
 from ssl_text.algorithms import ALGORITHMS
-from ssl_text.moons import SETTINGS, train_moons
 
 SEEDS = (0, 1, 2)
 
@@ -29,7 +29,7 @@ LIMITED = {
 
 # Stage procedures without a moons variant: their student needs a teacher's run first.
 NO_MOONS_VARIANT = {
-    "distill": "the third SimCLRv2 stage (ssl_text/distill.py): it distils a fine-tuned teacher run, it does not "
+    "distill": "the third SimCLRv2 stage (ssl_text/pipelines/distill.py): it distils a fine-tuned teacher run, it does not "
     "learn from unlabeled data by itself",
 }
 

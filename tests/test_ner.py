@@ -13,14 +13,15 @@ import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
 from ssl_text.algorithms import ALGORITHMS, TrainState
-from ssl_text.algorithms.base import ULB_STRONG, ULB_WEAK
-from ssl_text.config import ConfigError, DataConfig, DatasetSpec, SamplingConfig, ViewConfig, ViewsConfig, parse_config
-from ssl_text.data import DataError
-from ssl_text.predict import evaluate_run, predict_texts
-from ssl_text.train import train
-from tasks.bio import bio_constraints, decode_bio, repair_bio
-from tasks.ner import IGNORE, NamedEntityRecognition, TokenCollator, align_labels, first_subwords
-from tasks.ner_data import load_ner_data, read_conll
+from ssl_text.config import ConfigError, DataConfig, DatasetSpec, SamplingConfig, ViewConfig, ViewsConfig
+from ssl_text.config.keys import ULB_STRONG, ULB_WEAK
+from ssl_text.data.loading import DataError
+from ssl_text.pipelines.predict import evaluate_run, predict_texts
+from ssl_text.pipelines.train import train
+from ssl_text.tasks.bio import bio_constraints, decode_bio, repair_bio
+from ssl_text.tasks.ner import IGNORE, NamedEntityRecognition, TokenCollator, align_labels, first_subwords
+from ssl_text.tasks.ner_data import load_ner_data, read_conll
+from ssl_text.training.run_config import parse_config
 from tests.toy_ner import make_sentences, write_conll
 
 TAGS = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
@@ -346,8 +347,8 @@ def test_ner_refuses_sentence_level_algorithms_and_deleting_views(tmp_path, tiny
 
 
 def test_model_card_usage_matches_the_saved_model(tmp_path):
-    from ssl_text.model_card import _usage
-    from ssl_text.projection import CLASSIFIER_CONFIG
+    from ssl_text.hub.model_card import _usage
+    from ssl_text.models.projection import CLASSIFIER_CONFIG
 
     (tmp_path / "best").mkdir()
     assert 'pipeline("token-classification", model="me/ner", aggregation_strategy="simple")' in _usage(
@@ -360,7 +361,7 @@ def test_model_card_usage_matches_the_saved_model(tmp_path):
 
 
 def test_noisy_student_self_training_on_ner_uses_word_targets(tmp_path, tiny_bert_dir, ner_files):
-    from ssl_text.self_training import PseudoLabeling, self_train
+    from ssl_text.pipelines.self_training import PseudoLabeling, self_train
 
     teacher = ner_config(tmp_path, tiny_bert_dir, ner_files, "supervised", steps=30)
     teacher["trainer"].update(eval_every=30, save_every=30)
@@ -401,7 +402,7 @@ def test_token_level_noisy_student_skips_words_without_a_target():
 
 
 def test_every_registered_task_builds_and_declares_its_hooks():
-    from tasks import TASKS, build_task
+    from ssl_text.tasks import TASKS, build_task
 
     for name in TASKS:
         task = build_task(name)
@@ -420,7 +421,7 @@ def test_every_registered_task_builds_and_declares_its_hooks():
 def test_mentions_bank_and_swaps_keep_valid_bio():
     import random
 
-    from tasks.ner_augment import mention_bank, mentions, o_vocabulary, substitute_o_words, swap_mentions
+    from ssl_text.tasks.ner_augment import mention_bank, mentions, o_vocabulary, substitute_o_words, swap_mentions
 
     words = ["a", "John", "Smith", "in", "Paris", "EU", "UN", "Council"]
     tags = ["O", "B-PER", "I-PER", "O", "I-LOC", "B-ORG", "B-ORG", "I-ORG"]
@@ -460,14 +461,14 @@ def test_strong_view_word_operations_move_the_targets_along(tiny_bert_dir):
         task.collator(tokenizer, views, ("lb", ULB_WEAK, ULB_STRONG), context=(data, labeled, TAGS))
     with pytest.raises(ConfigError, match="strong view only"):
         task.check_views(ViewsConfig(weak=ViewConfig(o_word_prob=0.1)))
-    from tasks.text_classification import TextClassification
+    from ssl_text.tasks.text_classification import TextClassification
 
     with pytest.raises(ConfigError, match="needs tags per word"):
         TextClassification().check_views(views)
 
 
 def test_token_level_distillation_into_a_one_layer_student(tmp_path, tiny_bert_dir, ner_files):
-    from ssl_text.distill import distill, parse_distill_config
+    from ssl_text.pipelines.distill import distill, parse_distill_config
 
     teacher = ner_config(tmp_path, tiny_bert_dir, ner_files, "supervised", steps=40)
     teacher["trainer"].update(eval_every=40, save_every=40)

@@ -6,8 +6,9 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from ssl_text.config import ConfigError, parse_config
-from ssl_text.param_groups import layer_depth, optimizer_groups
+from ssl_text.config import ConfigError
+from ssl_text.training.param_groups import layer_depth, optimizer_groups
+from ssl_text.training.run_config import parse_config
 
 
 def lr_of(groups, param):
@@ -65,7 +66,7 @@ def test_layer_decay_outside_zero_one_is_refused(toy_config, value):
 def test_the_trainer_applies_layer_decay_and_logs_the_heads_rate(toy_config, tiny_bert_dir):
     from safetensors.torch import load_file
 
-    from ssl_text.train import train
+    from ssl_text.pipelines.train import train
 
     def embeddings(path):
         state = load_file(f"{path}/model.safetensors")

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ssl_text.config import parse_config
-from ssl_text.plots import read_scalars, write_run_plots
-from ssl_text.train import train
+from ssl_text.pipelines.train import train
+from ssl_text.training.plots import read_scalars, write_run_plots
+from ssl_text.training.run_config import parse_config
 
 
 def check_png(path: Path, min_size=(300, 300)) -> None:

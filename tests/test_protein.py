@@ -17,20 +17,21 @@ from safetensors.torch import load_file
 
 from ssl_text.augment.pipeline import ViewContext, ViewPipeline
 from ssl_text.augment.registry import view_steps
-from ssl_text.config import ConfigError, DatasetSpec, ViewConfig, parse_config
-from ssl_text.data import DataError, load_spec
-from ssl_text.fasta import FastaError, load_fasta, normalize_sequence, parse_fasta, read_fasta
-from ssl_text.pretrain import mlm_mask, parse_pretrain_config, pretrain
-from ssl_text.residue_views import (
+from ssl_text.augment.residue_views import (
     BLOSUM62_ORDER,
     blosum62,
     blosum_substitute,
     random_crop,
     substitution_table,
 )
-from ssl_text.train import train
-from tasks import build_task
-from tasks.protein import ESM_VOCAB, ProteinClassification, build_protein_tokenizer, new_esm_model
+from ssl_text.config import ConfigError, DatasetSpec, ViewConfig
+from ssl_text.data.fasta import FastaError, load_fasta, normalize_sequence, parse_fasta, read_fasta
+from ssl_text.data.loading import DataError, load_spec
+from ssl_text.pipelines.pretrain import mlm_mask, parse_pretrain_config, pretrain
+from ssl_text.pipelines.train import train
+from ssl_text.tasks import build_task
+from ssl_text.tasks.protein import ESM_VOCAB, ProteinClassification, build_protein_tokenizer, new_esm_model
+from ssl_text.training.run_config import parse_config
 
 DEEPLOC_REGEX = r"^\S+ (?P<label>\S+)-[MSU]\b"
 
@@ -113,7 +114,7 @@ def test_parse_fasta_wrapped_lines_comments_and_empty_records(tmp_path):
 
 
 def test_normalisation_maps_unknown_letters_to_x_and_counts_them():
-    from ssl_text.fasta import FastaSummary
+    from ssl_text.data.fasta import FastaSummary
 
     summary = FastaSummary()
     assert normalize_sequence(" mk tA\nJ-B.z*", summary) == "MKTAXBZ"
@@ -215,7 +216,7 @@ def test_blosum_substitution_stays_in_the_alphabet_and_spares_specials():
     tokenizer = build_protein_tokenizer()
     vocab = list(ESM_VOCAB)
     seqs = ["".join(random.Random(i).choice(BLOSUM62_ORDER) for _ in range(60)) + "XX" for i in range(50)]
-    from ssl_text.batching import pad_ids
+    from ssl_text.data.batching import pad_ids
 
     ids, mask = pad_ids([tokenizer(s)["input_ids"] for s in seqs], tokenizer.pad_token_id)
     editable = ~torch.isin(ids, torch.tensor(tokenizer.all_special_ids)) & (mask > 0)
@@ -234,7 +235,7 @@ def test_blosum_substitution_stays_in_the_alphabet_and_spares_specials():
 def test_random_crop_keeps_specials_and_a_contiguous_window():
     tokenizer = build_protein_tokenizer()
     seqs = ["MKTAYIAKQRQISFVKSHFSRQ", "ACDEFGHIK", "MW"]
-    from ssl_text.batching import pad_ids
+    from ssl_text.data.batching import pad_ids
 
     ids, mask = pad_ids([tokenizer(s)["input_ids"] for s in seqs], tokenizer.pad_token_id)
     special = torch.isin(ids, torch.tensor(tokenizer.all_special_ids)) | (mask == 0)

@@ -20,13 +20,14 @@ from safetensors.torch import load_file
 
 from ssl_text.algorithms import ALGORITHMS
 from ssl_text.algorithms.base import LossOutput
-from ssl_text.batching import BatchStream
-from ssl_text.config import ConfigError, TrainerConfig, parse_config
-from ssl_text.data import DataError
-from ssl_text.run_dir import RunDirError
-from ssl_text.train import train
-from ssl_text.trainer import NonFiniteLossError, Trainer
-from tasks.text_classification import ModelMismatchError
+from ssl_text.config import ConfigError, TrainerConfig
+from ssl_text.data.batching import BatchStream
+from ssl_text.data.loading import DataError
+from ssl_text.models.resolve import ModelMismatchError
+from ssl_text.pipelines.train import train
+from ssl_text.training.run_config import parse_config
+from ssl_text.training.run_dir import RunDirError
+from ssl_text.training.trainer import NonFiniteLossError, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,7 +89,7 @@ def test_non_finite_losses_are_skipped_then_stop_the_run_with_a_checkpoint(tmp_p
 
 def test_pseudo_label_collapse_is_warned_with_the_distribution(tmp_path, caplog):
     trainer = linear_trainer(tmp_path, ScriptedLoss(pseudo=1), collapse_tv_bound=0.3)
-    with caplog.at_level(logging.WARNING, logger="ssl_text.trainer"):
+    with caplog.at_level(logging.WARNING, logger="ssl_text.training.trainer"):
         trainer.fit()
     warnings = [r.message for r in caplog.records if "collapse" in r.message]
     assert warnings and "[0.0, 1.0]" in warnings[0] and "[0.5, 0.5]" in warnings[0]
@@ -100,7 +101,7 @@ def test_collapse_advice_follows_the_algorithm(tmp_path, caplog):
     taught.collapse_advice = ALGORITHMS["distill"].collapse_advice
     for algorithm, expected, absent in ((ScriptedLoss(pseudo=1), "higher tau", "teacher"), (taught, "teacher", "higher tau")):
         caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="ssl_text.trainer"):
+        with caplog.at_level(logging.WARNING, logger="ssl_text.training.trainer"):
             linear_trainer(tmp_path / expected.replace(" ", "_"), algorithm, collapse_tv_bound=0.3).fit()
         message = next(r.message for r in caplog.records if "collapse" in r.message)
         assert expected in message and absent not in message
@@ -108,7 +109,7 @@ def test_collapse_advice_follows_the_algorithm(tmp_path, caplog):
 
 def test_no_collapse_warning_within_the_bound(tmp_path, caplog):
     trainer = linear_trainer(tmp_path, ScriptedLoss(pseudo=1), collapse_tv_bound=0.6)
-    with caplog.at_level(logging.WARNING, logger="ssl_text.trainer"):
+    with caplog.at_level(logging.WARNING, logger="ssl_text.training.trainer"):
         trainer.fit()
     assert not [r for r in caplog.records if "collapse" in r.message]
 
@@ -368,11 +369,12 @@ def random_texts(seed: int, n: int) -> list[str]:
 
 
 def test_fuzz_tokenize_augment_predict(toy_config):
-    from ssl_text.collate import TextCollator
-    from ssl_text.config import ViewConfig, ViewsConfig
-    from ssl_text.predict import predict_texts
-    from tasks.text_classification import TextClassification
     from transformers import AutoTokenizer
+
+    from ssl_text.augment.collate import TextCollator
+    from ssl_text.config import ViewConfig, ViewsConfig
+    from ssl_text.pipelines.predict import predict_texts
+    from ssl_text.tasks.text_classification import TextClassification
 
     raw = toy_config("supervised")
     raw["trainer"]["max_steps"] = 1

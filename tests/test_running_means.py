@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ssl_text.running_means import RunningMeans
+from ssl_text.training.running_means import RunningMeans
 
 
 def test_means_pool_sums_and_counts_and_drop_keys_never_counted():

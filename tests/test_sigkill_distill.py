@@ -14,9 +14,18 @@ import torch
 import yaml
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from ssl_text.distill import load_distill_config, teacher_targets
-from ssl_text.simclrv2 import stage_done
-from tests.sigkill import TeacherPasses, assert_same_weights, assert_untouched, finish, mtimes, sigkill, start, wait_until
+from ssl_text.pipelines.distill import load_distill_config, teacher_targets
+from ssl_text.pipelines.simclrv2 import stage_done
+from tests.sigkill import (
+    TeacherPasses,
+    assert_same_weights,
+    assert_untouched,
+    finish,
+    mtimes,
+    sigkill,
+    start,
+    wait_until,
+)
 from tests.toy_data import TOPICS
 
 STEPS = 6

@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.sigkill import TeacherPasses, assert_same_weights, assert_untouched, finish, mtimes, sigkill, start, wait_until
+from tests.sigkill import (
+    TeacherPasses,
+    assert_same_weights,
+    assert_untouched,
+    finish,
+    mtimes,
+    sigkill,
+    start,
+    wait_until,
+)
 
 ROUNDS = 2
 STEPS = 6

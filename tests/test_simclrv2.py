@@ -21,15 +21,22 @@ import torch.nn.functional as F
 import yaml
 from transformers import AutoModelForSequenceClassification, BertConfig, BertForSequenceClassification
 
-import ssl_text.distill as distill_module
-from ssl_text.config import ConfigError, parse_config
-from ssl_text.contrastive import gathered_nt_xent
-from ssl_text.distill import alternate_layers, distill, init_from_layers, parse_distill_config, teacher_targets
-from ssl_text.losses import kd_loss, nt_xent, soft_cross_entropy
-from ssl_text.pretrain import parse_pretrain_config
-from ssl_text.projection import ProjectionHead, load_classifier, save_head
-from ssl_text.simclrv2 import parse_simclrv2_config, run_simclrv2
-from tasks import build_task
+import ssl_text.pipelines.distill as distill_module
+from ssl_text.algorithms.losses import kd_loss, nt_xent, soft_cross_entropy
+from ssl_text.config import ConfigError
+from ssl_text.models.projection import ProjectionHead, load_classifier, save_head
+from ssl_text.pipelines.contrastive import gathered_nt_xent
+from ssl_text.pipelines.distill import (
+    alternate_layers,
+    distill,
+    init_from_layers,
+    parse_distill_config,
+    teacher_targets,
+)
+from ssl_text.pipelines.pretrain import parse_pretrain_config
+from ssl_text.pipelines.simclrv2 import parse_simclrv2_config, run_simclrv2
+from ssl_text.tasks import build_task
+from ssl_text.training.run_config import parse_config
 from tests.test_launch import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,7 +179,7 @@ def test_alternate_layer_init_copies_the_right_bert_layers(tmp_path):
 
 
 def test_alternate_layer_init_on_esm():
-    from tasks.protein import new_esm_model
+    from ssl_text.tasks.protein import new_esm_model
 
     torch.manual_seed(0)
     teacher = new_esm_model("tiny", label_names=["a", "b"], num_hidden_layers=4)
@@ -393,7 +400,7 @@ def test_teacher_targets_resume_by_shard_and_follow_the_temperature(pipeline_run
 
 
 def test_finetune_and_predict_commands_from_a_pretrain_run(pipeline_run, tmp_path, capsys):
-    from ssl_text.cli import main
+    from ssl_text.cli.main import main
 
     raw = copy.deepcopy(pipeline_run["raw"]["finetune"])
     raw.update(output_dir=str(tmp_path / "ft"), task="text_classification")
@@ -418,7 +425,7 @@ def test_other_algorithms_fine_tune_from_a_head_layer(pipeline_run, toy_config, 
     raw = toy_config(name)
     raw["model"] = {"name_or_path": str(pipeline_run["out"] / "pretrain" / "encoder"), "projection_head_layers": 2}
     raw["trainer"].update(max_steps=2, eval_every=2, save_every=2, ema_decay=0.9 if name == "mean_teacher" else None)
-    from ssl_text.train import train
+    from ssl_text.pipelines.train import train
 
     metrics = train(parse_config(raw))
     assert math.isfinite(metrics["last_train_logs"]["loss"]) and 0.0 <= metrics["test"]["accuracy"] <= 1.0

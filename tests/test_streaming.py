@@ -7,10 +7,12 @@ import datasets
 import pytest
 import torch
 
-from ssl_text.config import ConfigError, DataConfig, DatasetSpec, SamplingConfig, parse_config
-from ssl_text.data import DataError, load_text_data
-from ssl_text.streaming import StreamingBatchStream
-from ssl_text.train import train
+from ssl_text.config import ConfigError, DataConfig, DatasetSpec, SamplingConfig
+from ssl_text.data.loading import DataError
+from ssl_text.data.text_data import load_text_data
+from ssl_text.pipelines.train import train
+from ssl_text.training.run_config import parse_config
+from ssl_text.training.streaming import StreamingBatchStream
 from tests.stopped_run import checkpoint_weights, stopped_copy
 from tests.toy_data import make_texts, write_csv
 
@@ -123,7 +125,7 @@ def test_streamed_unlabeled_rows_are_joined_lazily_after_the_pool_with_their_pos
 
 
 def test_streaming_checks_a_prefix_and_only_streams_the_unlabeled_slot(toy_files, tmp_path, monkeypatch):
-    import ssl_text.streamed_unlabeled as streamed_unlabeled
+    import ssl_text.data.streamed as streamed_unlabeled
 
     labeled = DatasetSpec(path=toy_files["train"])
     bad = unlabeled_csv(tmp_path / "bad.csv", [("sports", "Goal", "team", "")] * 3 + [("sports", "", "", "")])

@@ -13,9 +13,9 @@ import yaml
 from safetensors.torch import load_file
 
 from ssl_text.algorithms import ALGORITHMS
-from ssl_text.config import parse_config
-from ssl_text.run_dir import RunDirError
-from ssl_text.train import train
+from ssl_text.pipelines.train import train
+from ssl_text.training.run_config import parse_config
+from ssl_text.training.run_dir import RunDirError
 
 
 def run(raw, **kwargs):
@@ -77,7 +77,7 @@ def test_golden_losses_of_fixmatch(toy_config):
     raw = toy_config("fixmatch", tau=0.3)
     raw["trainer"].update(max_steps=3, eval_every=100, save_every=100)
     losses = []
-    import ssl_text.trainer as trainer_module
+    import ssl_text.training.trainer as trainer_module
 
     original = trainer_module.Trainer.log_parts
 

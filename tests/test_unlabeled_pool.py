@@ -2,9 +2,10 @@
 
 import pytest
 
-from ssl_text.config import ConfigError, parse_config
-from ssl_text.distill import teacher_targets
-from ssl_text.self_training import PseudoLabeling, label_pool
+from ssl_text.config import ConfigError
+from ssl_text.pipelines.distill import teacher_targets
+from ssl_text.pipelines.self_training import PseudoLabeling, label_pool
+from ssl_text.training.run_config import parse_config
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_a_missing_paraphrase_falls_back_to_the_original_text(tiny_bert_dir):
     import torch
 
     from ssl_text.config import DataConfig, DatasetSpec, ViewConfig, ViewsConfig
-    from tasks.text_classification import TextClassification
+    from ssl_text.tasks.text_classification import TextClassification
 
     task = TextClassification()
     tokenizer = task.load_tokenizer(tiny_bert_dir)

@@ -3,8 +3,8 @@
 import datasets
 import torch
 
-from ssl_text.batching import BatchStream, pad_ids
-from ssl_text.views import token_dropout
+from ssl_text.augment.token_views import token_dropout
+from ssl_text.data.batching import BatchStream, pad_ids
 
 CLS, SEP, PAD, MASK = 2, 3, 0, 4
 

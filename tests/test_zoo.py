@@ -14,13 +14,14 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from ssl_text.algorithms import ALGORITHMS, TrainState
-from ssl_text.config import ConfigError, from_dict, parse_config
-from ssl_text.ema import ema_update
-from ssl_text.losses import sharpen, soft_cross_entropy
-from ssl_text.mixup import concat_inputs, forward_mixed, mix, mixup_lambda, take
-from ssl_text.self_training import PseudoLabeling, select_pseudo_labels
-from ssl_text.thresholds import FlexMatchThresholds, FreeMatchThresholds
-from ssl_text.train import train
+from ssl_text.algorithms.losses import sharpen, soft_cross_entropy
+from ssl_text.algorithms.mixup import concat_inputs, forward_mixed, mix, mixup_lambda, take
+from ssl_text.algorithms.thresholds import FlexMatchThresholds, FreeMatchThresholds
+from ssl_text.config import ConfigError, from_dict
+from ssl_text.pipelines.self_training import PseudoLabeling, select_pseudo_labels
+from ssl_text.pipelines.train import train
+from ssl_text.training.ema import ema_update
+from ssl_text.training.run_config import parse_config
 from tests.test_algorithms import TABLE, TableModel, batch, lb_loss, make
 
 IDENTITY = lambda t: t  # noqa: E731 - gather with one process
@@ -402,8 +403,8 @@ def test_self_training_two_rounds_writes_rounds_json_and_resume_skips_finished_r
 ):
     import yaml
 
-    import ssl_text.self_training as st
-    from ssl_text.cli import main
+    import ssl_text.pipelines.self_training as st
+    from ssl_text.cli.main import main
 
     raw = toy_config("supervised")
     raw["trainer"].update(max_steps=2, eval_every=2, save_every=2)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ssl_text.algorithms.base import KNOWN_VIEWS, LossOutput, TrainState
+from ssl_text.algorithms.base import LossOutput, TrainState
 from ssl_text.algorithms.distill import Distill
 from ssl_text.algorithms.fixmatch import FixMatch
 from ssl_text.algorithms.flexmatch import FlexMatch
@@ -15,6 +15,7 @@ from ssl_text.algorithms.pseudo_label import PseudoLabel
 from ssl_text.algorithms.supervised import Supervised
 from ssl_text.algorithms.temporal_ensembling import TemporalEnsembling
 from ssl_text.algorithms.uda import UDA
+from ssl_text.config.keys import KNOWN_VIEWS
 
 ALGORITHMS = {
     "supervised": Supervised,

@@ -4,7 +4,7 @@ An algorithm is one class with a nested `Config` dataclass, a `views` tuple nami
 batch entries it reads, and `compute_loss(model, batch, state) -> LossOutput`. It never
 calls backward or steps an optimizer: the trainer does. Batches hold model inputs per view
 (`batch["lb"]`, `batch["ulb_weak"]`, `batch["ulb_strong"]`) and targets beside them
-(`batch["lb_labels"]`); `model(**batch[view]).logits` gives `[B, C]` (or `[B, L, C]`).
+(`batch[LB_LABELS]`); `model(**batch[view]).logits` gives `[B, C]` (or `[B, L, C]`).
 
 Optional attributes the trainer reads: `requires_ema = True` (the trainer keeps an EMA
 copy of the weights and passes it as `state.ema_model`; an algorithm whose config decides this
@@ -20,11 +20,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ssl_text.config.keys import ULB_TOKEN_MASK
+
 # View names an algorithm may ask for; the collator builds exactly these.
-LB = "lb"
-ULB_WEAK = "ulb_weak"
-ULB_STRONG = "ulb_strong"
-KNOWN_VIEWS = (LB, ULB_WEAK, ULB_STRONG)
 
 
 @dataclass
@@ -42,6 +40,7 @@ class TrainState:
     step: int
     max_steps: int
     num_classes: int
+    seed: int = 0  # the run's seed (`trainer.seed`), for algorithms that draw random numbers
     ema_model: Any = None  # the trainer's EMA copy of the model, when trainer.ema_decay is set
     gather: Any = None  # gathers a tensor from every process (identity with one process)
     token_decoder: Any = None  # token-level tasks: (probs [B, L, C], positions [B, L]) -> labels [N]
@@ -81,7 +80,7 @@ def unlabeled_rows(logits: torch.Tensor, batch: dict) -> torch.Tensor:
     """[B, C] unchanged; [B, L, C] -> [N, C] at the positions of `batch["ulb_token_mask"]`."""
     if logits.dim() == 2:
         return logits
-    return logits[batch["ulb_token_mask"]]
+    return logits[batch[ULB_TOKEN_MASK]]
 
 
 def hard_pseudo_labels(probs: torch.Tensor, batch: dict, state: TrainState) -> torch.Tensor:
@@ -89,7 +88,7 @@ def hard_pseudo_labels(probs: torch.Tensor, batch: dict, state: TrainState) -> t
     sequences for NER) when the trainer has a `token_decoder`."""
     if probs.dim() == 2:
         return probs.argmax(dim=-1)
-    positions = batch["ulb_token_mask"]
+    positions = batch[ULB_TOKEN_MASK]
     if state.token_decoder is not None:
         return state.token_decoder(probs, positions)
     return probs[positions].argmax(dim=-1)

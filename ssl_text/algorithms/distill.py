@@ -1,12 +1,12 @@
 """Knowledge distillation (Hinton et al., 2015), the student's loss of SimCLRv2's third stage (Chen et al., 2020).
 
-A teacher labels the unlabeled data once (`ssl-text distill`, `ssl_text/distill.py`): its
+A teacher labels the unlabeled data once (`ssl-text distill`, `ssl_text/pipelines/distill.py`): its
 probabilities at temperature T travel with each unlabeled example (`batch["ulb_targets"]` [mu*B, C],
 from the pool's `pseudo_target` column). The student minimises
 
     (1 - alpha) * CE(labeled) + alpha * T^2 * mean_x [ -sum_y p_T(y | x; T) log p_S(y | x; T) ]
 
-(`ssl_text.losses.kd_loss`; SimCLRv2 eq. 2 plus its optional labeled term). alpha = 1 (the
+(`ssl_text.algorithms.losses.kd_loss`; SimCLRv2 eq. 2 plus its optional labeled term). alpha = 1 (the
 default) is pure distillation, as in SimCLRv2; the labeled forward pass is then skipped. The
 student sees the `weak` view of each unlabeled text by default (`view: strong` adds the
 strong view's noise).
@@ -19,18 +19,10 @@ from typing import Literal
 
 import torch
 
-from ssl_text.algorithms.base import (
-    LB,
-    ULB_STRONG,
-    ULB_WEAK,
-    LossOutput,
-    TrainState,
-    labeled_loss,
-    logits_of,
-    unlabeled_rows,
-)
+from ssl_text.algorithms.base import LossOutput, TrainState, labeled_loss, logits_of, unlabeled_rows
+from ssl_text.algorithms.losses import kd_loss
 from ssl_text.config import ConfigError
-from ssl_text.losses import kd_loss
+from ssl_text.config.keys import LB, LB_LABELS, ULB_STRONG, ULB_WEAK
 
 
 class Distill:
@@ -80,7 +72,7 @@ class Distill:
         parts = {"loss_kd": loss_kd.detach(), "mask_rate": weight.mean()}
         total = cfg.alpha * loss_kd
         if cfg.alpha < 1.0:
-            loss_lb = labeled_loss(logits_of(model, batch[LB]), batch["lb_labels"])
+            loss_lb = labeled_loss(logits_of(model, batch[LB]), batch[LB_LABELS])
             total = total + (1.0 - cfg.alpha) * loss_lb
             parts["loss_lb"] = loss_lb.detach()
         with torch.no_grad():

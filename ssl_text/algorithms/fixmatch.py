@@ -2,7 +2,7 @@
 view wherever the weak view's confidence reaches `tau`. Works per text and per token (NER: the
 decoded valid-BIO tag sequence of the weak view is the target of each word's first subword).
 With `dist_align_momentum` set, the weak view's probabilities are first aligned to the labeled
-class prior (ssl_text/distribution_alignment.py), as ReMixMatch and SoftMatch do. With
+class prior (ssl_text/algorithms/distribution_alignment.py), as ReMixMatch and SoftMatch do. With
 `teacher: ema` the weak view goes through the trainer's EMA copy of the model instead of the model
 itself (`trainer.ema_decay` must be set)."""
 
@@ -15,9 +15,6 @@ import torch
 import torch.nn.functional as F
 
 from ssl_text.algorithms.base import (
-    LB,
-    ULB_STRONG,
-    ULB_WEAK,
     LossOutput,
     TrainState,
     hard_pseudo_labels,
@@ -26,9 +23,10 @@ from ssl_text.algorithms.base import (
     target_network,
     unlabeled_rows,
 )
+from ssl_text.algorithms.distribution_alignment import DistributionAlignment
+from ssl_text.algorithms.losses import masked_mean, target_confidence_mask
 from ssl_text.algorithms.pseudo_label import _check_tau, check_dist_align_momentum
-from ssl_text.distribution_alignment import DistributionAlignment
-from ssl_text.losses import masked_mean, target_confidence_mask
+from ssl_text.config.keys import LB, LB_LABELS, ULB_STRONG, ULB_WEAK
 
 
 class FixMatch:
@@ -56,12 +54,12 @@ class FixMatch:
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
-        loss_lb = labeled_loss(logits_of(model, batch[LB]), batch["lb_labels"])
+        loss_lb = labeled_loss(logits_of(model, batch[LB]), batch[LB_LABELS])
         with torch.no_grad():
             teacher = target_network(model, state, cfg.teacher, "fixmatch")
             probs_weak = torch.softmax(logits_of(teacher, batch[ULB_WEAK]), dim=-1)  # [mu*B, C] or [mu*B, L, C]
             if self.align is not None:
-                self.align.update(batch["lb_labels"], unlabeled_rows(probs_weak, batch), state.gather)
+                self.align.update(batch[LB_LABELS], unlabeled_rows(probs_weak, batch), state.gather)
                 probs_weak = self.align(probs_weak)
         pseudo = hard_pseudo_labels(probs_weak, batch, state)  # [N]: one per text, or per word
         mask = target_confidence_mask(unlabeled_rows(probs_weak, batch), pseudo, cfg.tau)

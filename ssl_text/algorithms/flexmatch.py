@@ -3,7 +3,7 @@ its own threshold tau * M(beta_c), where beta_c is the class's normalised learni
 (how many unlabeled examples are currently predicted as c with confidence above tau,
 keyed by `ulb_index`, with the paper's threshold warm-up counting the unused examples) and
 M(x) = x / (2 - x). Hard to learn classes get lower thresholds, so more of their
-pseudo-labels are used. See `ssl_text.thresholds.FlexMatchThresholds`.
+pseudo-labels are used. See `ssl_text.algorithms.thresholds.FlexMatchThresholds`.
 
 The mask of a batch uses the learning status before the batch; then the batch's weak-view
 predictions, gathered from every process, update it. The per-example table is in
@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ssl_text.algorithms.base import LB, ULB_STRONG, ULB_WEAK, LossOutput, TrainState, logits_of
+from ssl_text.algorithms.base import LossOutput, TrainState, logits_of
+from ssl_text.algorithms.losses import masked_mean
 from ssl_text.algorithms.pseudo_label import _check_tau
-from ssl_text.losses import masked_mean
-from ssl_text.thresholds import FlexMatchThresholds
+from ssl_text.algorithms.thresholds import FlexMatchThresholds
+from ssl_text.config.keys import LB, LB_LABELS, ULB_INDEX, ULB_STRONG, ULB_WEAK
 
 
 class FlexMatch:
@@ -44,12 +45,12 @@ class FlexMatch:
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
-        loss_lb = F.cross_entropy(logits_of(model, batch[LB]), batch["lb_labels"])
+        loss_lb = F.cross_entropy(logits_of(model, batch[LB]), batch[LB_LABELS])
         with torch.no_grad():
             probs_weak = torch.softmax(logits_of(model, batch[ULB_WEAK]), dim=-1)  # [mu*B, C]
         mask = self.thresholds.mask(probs_weak)
         gather = state.gather if state.gather is not None else (lambda t: t)
-        self.thresholds.update(gather(batch["ulb_index"]), gather(probs_weak))
+        self.thresholds.update(gather(batch[ULB_INDEX]), gather(probs_weak))
         pseudo = probs_weak.argmax(dim=-1)
         logits_strong = logits_of(model, batch[ULB_STRONG])
         loss_ulb = masked_mean(F.cross_entropy(logits_strong, pseudo, reduction="none"), mask)

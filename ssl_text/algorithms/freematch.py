@@ -16,10 +16,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ssl_text.algorithms.base import LB, ULB_STRONG, ULB_WEAK, LossOutput, TrainState, logits_of
+from ssl_text.algorithms.base import LossOutput, TrainState, logits_of
+from ssl_text.algorithms.losses import masked_mean
+from ssl_text.algorithms.thresholds import FreeMatchThresholds
 from ssl_text.config import ConfigError
-from ssl_text.losses import masked_mean
-from ssl_text.thresholds import FreeMatchThresholds
+from ssl_text.config.keys import LB, LB_LABELS, ULB_STRONG, ULB_WEAK
 
 
 class FreeMatch:
@@ -49,7 +50,7 @@ class FreeMatch:
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
-        loss_lb = F.cross_entropy(logits_of(model, batch[LB]), batch["lb_labels"])
+        loss_lb = F.cross_entropy(logits_of(model, batch[LB]), batch[LB_LABELS])
         with torch.no_grad():
             probs_weak = torch.softmax(logits_of(model, batch[ULB_WEAK]), dim=-1)  # [mu*B, C]
         gather = state.gather if state.gather is not None else (lambda t: t)

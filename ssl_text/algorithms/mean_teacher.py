@@ -15,18 +15,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ssl_text.algorithms.base import (
-    LB,
-    ULB_STRONG,
-    ULB_WEAK,
-    LossOutput,
-    TrainState,
-    labeled_loss,
-    logits_of,
-    unlabeled_rows,
-)
+from ssl_text.algorithms.base import LossOutput, TrainState, labeled_loss, logits_of, unlabeled_rows
+from ssl_text.algorithms.losses import sigmoid_rampup
 from ssl_text.algorithms.pi_model import check_weight_and_rampup
-from ssl_text.losses import sigmoid_rampup
+from ssl_text.config.keys import LB, LB_LABELS, ULB_STRONG, ULB_WEAK
 
 
 class MeanTeacher:
@@ -55,7 +47,7 @@ class MeanTeacher:
                 "mean_teacher needs the trainer's EMA copy of the model as its teacher, but `state.ema_model` "
                 "is None; set `trainer.ema_decay` (e.g. 0.999)."
             )
-        loss_lb = labeled_loss(logits_of(model, batch[LB]), batch["lb_labels"])
+        loss_lb = labeled_loss(logits_of(model, batch[LB]), batch[LB_LABELS])
         teacher.train(model.training)
         with torch.no_grad():
             probs_teacher = torch.softmax(unlabeled_rows(logits_of(teacher, batch[ULB_WEAK]), batch), dim=-1)  # [N, C]

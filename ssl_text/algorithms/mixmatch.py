@@ -4,7 +4,7 @@ Chen et al., 2020).
 1. Label guessing: the K augmentations of each unlabeled example are its weak and its strong
    view (K = 2); the guess is the mean of their softmax outputs, sharpened with temperature T
    (no gradient). With `dist_align_momentum` set, the mean is first aligned to the labeled class
-   prior (ReMixMatch's distribution alignment, ssl_text/distribution_alignment.py): a guard
+   prior (ReMixMatch's distribution alignment, ssl_text/algorithms/distribution_alignment.py): a guard
    against all guesses sharpening towards one class.
 2. MixUp: the labeled batch (one-hot targets) and both unlabeled views (the guess as target)
    are concatenated into W, shuffled, and each example is mixed with its shuffled partner,
@@ -12,13 +12,13 @@ Chen et al., 2020).
    closer to its own example. Token ids cannot be interpolated, so a Transformer mixes its
    hidden states at encoder layer `mix_layer` (0: the embedding output); models with float
    inputs (e.g. the two-moons MLP) mix their inputs with `mix_layer: 0`
-   (see `ssl_text.mixup.forward_mixed`).
+   (see `ssl_text.algorithms.mixup.forward_mixed`).
 3. Loss: cross-entropy of the mixed labeled part against its mixed targets plus
    lambda_u (ramped up linearly over `rampup_steps`) times the squared error between the
    softmax of the mixed unlabeled part and its mixed targets.
 
-lambda and the shuffle come from a torch.Generator seeded with (`seed`, step), so a resumed
-run mixes exactly as the uninterrupted one. (MixMatch's batch-norm interleaving is not
+lambda and the shuffle come from a torch.Generator seeded with the run's seed (`trainer.seed`) and
+the step, so seeds draw differently and a resumed run mixes exactly as the uninterrupted one. (MixMatch's batch-norm interleaving is not
 needed: Transformers use layer norm.)
 """
 
@@ -29,13 +29,14 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ssl_text.algorithms.base import LB, ULB_STRONG, ULB_WEAK, LossOutput, TrainState, logits_of
+from ssl_text.algorithms.base import LossOutput, TrainState, logits_of
+from ssl_text.algorithms.distribution_alignment import DistributionAlignment
+from ssl_text.algorithms.losses import linear_rampup, sharpen, soft_cross_entropy
+from ssl_text.algorithms.mixup import concat_inputs, forward_mixed, mix, mixup_lambda, take
 from ssl_text.algorithms.pi_model import check_weight_and_rampup
 from ssl_text.algorithms.pseudo_label import check_dist_align_momentum
 from ssl_text.config import ConfigError
-from ssl_text.distribution_alignment import DistributionAlignment
-from ssl_text.losses import linear_rampup, sharpen, soft_cross_entropy
-from ssl_text.mixup import concat_inputs, forward_mixed, mix, mixup_lambda, take
+from ssl_text.config.keys import LB, LB_LABELS, ULB_STRONG, ULB_WEAK
 
 
 class MixMatch:
@@ -47,7 +48,6 @@ class MixMatch:
         lambda_u: float = 100.0  # maximum weight of the unlabeled squared error
         rampup_steps: int = 100  # linear ramp-up of lambda_u
         mix_layer: int = 0  # encoder layer whose output is mixed (0: embeddings / inputs)
-        seed: int = 0  # seeds the mixup generator together with the step
         dist_align_momentum: float | None = None  # EMA momentum of distribution alignment; None: off
 
         def validate(self, source: str) -> None:
@@ -75,7 +75,7 @@ class MixMatch:
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
-        labels = batch["lb_labels"]
+        labels = batch[LB_LABELS]
         with torch.no_grad():
             probs_weak = torch.softmax(logits_of(model, batch[ULB_WEAK]), dim=-1)  # [mu*B, C]
             probs_strong = torch.softmax(logits_of(model, batch[ULB_STRONG]), dim=-1)
@@ -89,7 +89,7 @@ class MixMatch:
         inputs = concat_inputs([batch[LB], batch[ULB_WEAK], batch[ULB_STRONG]], pad_id)  # W, [B + 2 mu B]
         targets = torch.cat([F.one_hot(labels, self.num_classes).to(guess), guess, guess])
 
-        generator = torch.Generator().manual_seed(hash((cfg.seed, state.step)) & 0x7FFF_FFFF_FFFF)
+        generator = torch.Generator().manual_seed(hash((state.seed, state.step)) & 0x7FFF_FFFF_FFFF)
         lam = mixup_lambda(cfg.alpha, generator)
         lam = max(lam, 1.0 - lam)
         perm = torch.randperm(len(targets), generator=generator).to(targets.device)

@@ -1,6 +1,6 @@
 """Noisy Student (Xie et al., 2020), the student's loss of one self-training round.
 
-Self-training is a procedure over whole runs (`ssl_text.self_training.self_train`,
+Self-training is a procedure over whole runs (`ssl_text.pipelines.self_training.self_train`,
 `ssl-text self-train`): a teacher labels the unlabeled pool once, then a student learns
 from the labels and the teacher's targets under noise. This is that student's loss:
 cross-entropy on the labeled batch plus lambda_u times the soft cross-entropy of the strong
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-from ssl_text.algorithms.base import LB, ULB_STRONG, LossOutput, TrainState, labeled_loss, logits_of, unlabeled_rows
+from ssl_text.algorithms.base import LossOutput, TrainState, labeled_loss, logits_of, unlabeled_rows
+from ssl_text.algorithms.losses import soft_cross_entropy
 from ssl_text.config import ConfigError
-from ssl_text.losses import soft_cross_entropy
+from ssl_text.config.keys import LB, LB_LABELS, ULB_STRONG
 
 
 class NoisyStudent:
@@ -54,7 +54,7 @@ class NoisyStudent:
                 f"the unlabeled `pseudo_target` vectors have {targets.shape[-1]} entries but the task has "
                 f"{self.num_classes} classes; label the pool with a teacher trained on the same classes."
             )
-        loss_lb = labeled_loss(logits_of(model, batch[LB]), batch["lb_labels"])
+        loss_lb = labeled_loss(logits_of(model, batch[LB]), batch[LB_LABELS])
         logits_strong = unlabeled_rows(logits_of(model, batch[ULB_STRONG]), batch)  # [mu*B, C] or [N, C]
         weight = (targets.sum(dim=-1) > 0).to(logits_strong.dtype)  # all ones per text; per word, 0 where skipped
         loss_ulb = (soft_cross_entropy(logits_strong, targets.to(logits_strong.dtype)) * weight).sum() / weight.sum().clamp_min(1)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ssl_text.algorithms.base import LB, ULB_STRONG, ULB_WEAK, LossOutput, TrainState, logits_of
+from ssl_text.algorithms.base import LossOutput, TrainState, logits_of
+from ssl_text.algorithms.losses import sigmoid_rampup
 from ssl_text.config import ConfigError
-from ssl_text.losses import sigmoid_rampup
+from ssl_text.config.keys import LB, LB_LABELS, ULB_STRONG, ULB_WEAK
 
 
 class PiModel:
@@ -37,7 +38,7 @@ class PiModel:
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
-        loss_lb = F.cross_entropy(logits_of(model, batch[LB]), batch["lb_labels"])
+        loss_lb = F.cross_entropy(logits_of(model, batch[LB]), batch[LB_LABELS])
         probs_weak = torch.softmax(logits_of(model, batch[ULB_WEAK]), dim=-1)  # [mu*B, C]
         probs_strong = torch.softmax(logits_of(model, batch[ULB_STRONG]), dim=-1)
         loss_ulb = F.mse_loss(probs_strong, probs_weak)

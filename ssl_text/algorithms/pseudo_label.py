@@ -9,18 +9,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ssl_text.algorithms.base import (
-    LB,
-    ULB_WEAK,
-    LossOutput,
-    TrainState,
-    hard_pseudo_labels,
-    labeled_loss,
-    logits_of,
-    unlabeled_rows,
-)
+from ssl_text.algorithms.base import LossOutput, TrainState, hard_pseudo_labels, labeled_loss, logits_of, unlabeled_rows
+from ssl_text.algorithms.losses import linear_rampup, masked_mean, target_confidence_mask
 from ssl_text.config import ConfigError
-from ssl_text.losses import linear_rampup, masked_mean, target_confidence_mask
+from ssl_text.config.keys import LB, LB_LABELS, ULB_WEAK
 
 
 class PseudoLabel:
@@ -43,7 +35,7 @@ class PseudoLabel:
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
-        loss_lb = labeled_loss(logits_of(model, batch[LB]), batch["lb_labels"])
+        loss_lb = labeled_loss(logits_of(model, batch[LB]), batch[LB_LABELS])
         logits_full = logits_of(model, batch[ULB_WEAK])  # [mu*B, C] or [mu*B, L, C]
         pseudo = hard_pseudo_labels(torch.softmax(logits_full.detach(), dim=-1), batch, state)  # [N]
         logits_ulb = unlabeled_rows(logits_full, batch)  # [N, C]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ssl_text.algorithms.base import LB, LossOutput, TrainState, labeled_loss, logits_of
+from ssl_text.algorithms.base import LossOutput, TrainState, labeled_loss, logits_of
+from ssl_text.config.keys import LB, LB_LABELS
 
 
 class Supervised:
@@ -20,5 +21,5 @@ class Supervised:
         self.num_classes = num_classes
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
-        loss = labeled_loss(logits_of(model, batch[LB]), batch["lb_labels"])  # [B, C] or [B, L, C] logits
+        loss = labeled_loss(logits_of(model, batch[LB]), batch[LB_LABELS])  # [B, C] or [B, L, C] logits
         return LossOutput(total=loss, parts={"loss_lb": loss.detach()})

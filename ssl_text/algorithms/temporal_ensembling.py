@@ -22,11 +22,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ssl_text.algorithms.base import LB, ULB_STRONG, LossOutput, TrainState, logits_of
+from ssl_text.algorithms.base import LossOutput, TrainState, logits_of
+from ssl_text.algorithms.losses import masked_mean, sigmoid_rampup
 from ssl_text.algorithms.pi_model import check_weight_and_rampup
+from ssl_text.algorithms.thresholds import last_occurrence
 from ssl_text.config import ConfigError
-from ssl_text.losses import masked_mean, sigmoid_rampup
-from ssl_text.thresholds import last_occurrence
+from ssl_text.config.keys import LB, LB_LABELS, ULB_INDEX, ULB_STRONG
 
 
 class TemporalEnsembling:
@@ -45,7 +46,7 @@ class TemporalEnsembling:
             check_weight_and_rampup(self.lambda_u, self.rampup_steps, source)
 
     views = (LB, ULB_STRONG)
-    per_example_state = True  # Z and t, one row per unlabeled example: no streamed pool (ssl_text/streaming.py)
+    per_example_state = True  # Z and t, one row per unlabeled example: no streamed pool (ssl_text/training/streaming.py)
 
     def __init__(self, config: Config, num_classes: int):
         self.config = config
@@ -84,9 +85,9 @@ class TemporalEnsembling:
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
-        loss_lb = F.cross_entropy(logits_of(model, batch[LB]), batch["lb_labels"])
+        loss_lb = F.cross_entropy(logits_of(model, batch[LB]), batch[LB_LABELS])
         probs = torch.softmax(logits_of(model, batch[ULB_STRONG]), dim=-1)  # [mu*B, C]
-        index = batch["ulb_index"]
+        index = batch[ULB_INDEX]
         targets, seen = self.targets(index)
         targets, seen = targets.to(probs), seen.to(probs)
         loss_ulb = masked_mean(((probs - targets) ** 2).mean(dim=-1), seen)

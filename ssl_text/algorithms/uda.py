@@ -2,7 +2,7 @@
 the strong view, on confident examples only, plus training-signal annealing (TSA) that
 drops labeled examples the model already predicts above a rising threshold. With
 `dist_align_momentum` set, the weak view's probabilities are aligned to the labeled class prior
-(ssl_text/distribution_alignment.py) before the mask and the sharpening. With `teacher: ema` the
+(ssl_text/algorithms/distribution_alignment.py) before the mask and the sharpening. With `teacher: ema` the
 weak view goes through the trainer's EMA copy of the model (`trainer.ema_decay` must be set)."""
 
 from __future__ import annotations
@@ -13,24 +13,17 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ssl_text.algorithms.base import (
-    LB,
-    ULB_STRONG,
-    ULB_WEAK,
-    LossOutput,
-    TrainState,
-    logits_of,
-    target_network,
-)
-from ssl_text.algorithms.pseudo_label import _check_tau, check_dist_align_momentum
-from ssl_text.distribution_alignment import DistributionAlignment
-from ssl_text.losses import (
+from ssl_text.algorithms.base import LossOutput, TrainState, logits_of, target_network
+from ssl_text.algorithms.distribution_alignment import DistributionAlignment
+from ssl_text.algorithms.losses import (
     confidence_mask,
     kl_from_probs,
     masked_mean,
     sharpen,
     tsa_threshold,
 )
+from ssl_text.algorithms.pseudo_label import _check_tau, check_dist_align_momentum
+from ssl_text.config.keys import LB, LB_LABELS, ULB_STRONG, ULB_WEAK
 
 
 class UDA:
@@ -60,7 +53,7 @@ class UDA:
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
         logits_lb = logits_of(model, batch[LB])  # [B, C]
-        labels = batch["lb_labels"]
+        labels = batch[LB_LABELS]
         ce = F.cross_entropy(logits_lb, labels, reduction="none")  # [B]
         if cfg.tsa == "none":
             loss_lb, tsa_keep = ce.mean(), torch.ones_like(ce)

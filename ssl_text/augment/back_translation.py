@@ -51,11 +51,12 @@ from typing import Any, Protocol, runtime_checkable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ssl_text.config.keys import AUG_PREFIX
+
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _META_KEY = b"ssl_text.back_translation"
-AUG_PREFIX = "aug_"
 
 
 class BackTranslationError(RuntimeError):

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from ssl_text.augment.precomputed import PrecomputedColumns
+from ssl_text.augment.token_views import span_mask as _span_mask
+from ssl_text.augment.token_views import token_dropout as _token_dropout
+from ssl_text.augment.token_views import token_substitute as _token_substitute
 from ssl_text.augment.words import seed_from
-from ssl_text.views import span_mask as _span_mask
-from ssl_text.views import token_dropout as _token_dropout
-from ssl_text.views import token_substitute as _token_substitute
 
 
 def _texts_only(op):
@@ -101,7 +101,7 @@ def token_substitute(args, context):
 
 
 def random_crop(args, context):
-    from ssl_text.residue_views import random_crop as crop
+    from ssl_text.augment.residue_views import random_crop as crop
 
     def op(ids, mask, generator):
         return crop(ids, mask, context.special_mask(ids, mask), prob=args.prob, min_fraction=args.min_fraction,
@@ -111,7 +111,7 @@ def random_crop(args, context):
 
 
 def blosum_substitute(args, context):
-    from ssl_text.residue_views import blosum_substitute as substitute
+    from ssl_text.augment.residue_views import blosum_substitute as substitute
 
     table = context.residues.table(args.temperature)  # built now: a non-protein vocabulary fails here
 

@@ -4,7 +4,7 @@
 the text-level steps turn `rows["text"]` into new texts, which `context.encode` (the task's
 tokenization) turns into ids; without text-level steps the rows' precomputed `input_ids` are
 used. The ids are padded to `[B, L]` and the token-level steps run in order. Every random
-number comes from the batch's generator (see ssl_text/batching.py), so resuming a run
+number comes from the batch's generator (see ssl_text/data/batching.py), so resuming a run
 reproduces its batches exactly.
 """
 
@@ -17,11 +17,12 @@ import datasets
 import torch
 
 from ssl_text.augment.precomputed import IDS, PrecomputedColumns
-from ssl_text.augment.registry import TEXT, Step
+from ssl_text.augment.registry import Step
+from ssl_text.augment.residue_views import ResidueVocab
 from ssl_text.augment.word_ops import MissingResourceError
-from ssl_text.batching import pad_ids
 from ssl_text.config import ConfigError
-from ssl_text.residue_views import ResidueVocab
+from ssl_text.config.keys import TEXT
+from ssl_text.data.batching import pad_ids
 
 TEXT_COLUMN = "text"
 
@@ -80,7 +81,7 @@ class ViewPipeline:
             step = next(s for s in steps if s.op.level == TEXT and s.op.name != "back_translation")
             raise ConfigError(
                 f"`{step.key}` ({step.op.name}) changes the text, but this collator cannot tokenize text; "
-                "build it with `ssl_text.collate.build_collator` (as `ssl-text train` does)."
+                "build it with `ssl_text.augment.collate.build_collator` (as `ssl-text train` does)."
             )
 
     def __call__(self, rows: dict, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

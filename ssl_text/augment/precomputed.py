@@ -13,7 +13,8 @@ import re
 
 import torch
 
-IDS = "input_ids"
+from ssl_text.config.keys import IDS
+
 _AUG_COLUMN = re.compile(r"aug_(\d+)")
 
 

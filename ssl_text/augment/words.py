@@ -4,7 +4,7 @@
 words can be replaced one by one and `"".join(pieces)` gives the text back with its
 punctuation and spacing untouched. Operations that use Python's or NumPy's random numbers
 take their seed from the collator's generator (`seed_from`), so a batch is reproducible
-from the generator alone (see ssl_text/batching.py).
+from the generator alone (see ssl_text/data/batching.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The `ssl-text` command line (`main`), with the SimCLRv2 commands (`simclrv2`) and `augment` (`augment`)."""

@@ -1,0 +1,32 @@
+"""The names every layer shares: batch keys, dataset columns and the files of a run directory.
+
+Defined once here (the config layer imports nothing), so data, tasks, algorithms and the trainer
+agree on them without importing one another.
+"""
+
+# Batch keys: model inputs per view, and the targets beside them.
+LB = "lb"  # labeled inputs
+ULB_WEAK = "ulb_weak"  # weak view of the unlabeled inputs
+ULB_STRONG = "ulb_strong"  # strong view of the unlabeled inputs
+KNOWN_VIEWS = (LB, ULB_WEAK, ULB_STRONG)  # the views an algorithm may ask for; the collator builds exactly these
+LB_LABELS = "lb_labels"  # [B] class ids, or [B, L] tag ids with -100 where no label applies
+ULB_INDEX = "ulb_index"  # [mu*B] stable positions of the unlabeled rows (per-example state)
+ULB_TOKEN_MASK = "ulb_token_mask"  # [mu*B, L] token positions of the unlabeled rows that count (NER)
+IDS = "input_ids"
+MASK = "attention_mask"
+
+# Dataset columns.
+TEXT = "text"
+LABEL = "label"
+INDEX = "index"  # stable position of an unlabeled row
+ANALYSIS_LABEL = "analysis_label"  # true label of an unlabeled row, for logging only
+PSEUDO_TARGET = "pseudo_target"  # a target vector [C] of an unlabeled row, e.g. from a teacher model
+AUG_PREFIX = "aug_"  # precomputed paraphrase columns: aug_0, aug_1, ...
+
+# Files and folders of a run directory.
+CONFIG_FILE = "config.yaml"  # the resolved config the run trained with
+METRICS_FILE = "metrics.json"  # final metrics, training time and hardware
+CHECKPOINTS = "checkpoints"  # step_<n>/ folders, the newest `trainer.keep_checkpoints`
+BEST = "best"  # the selected model: a plain `transformers` folder, tokenizer and model card included
+LOCK = "run.lock"  # held while a process writes the run directory
+PLOTS_DIR = "plots"

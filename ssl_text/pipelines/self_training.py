@@ -1,0 +1,269 @@
+"""Multi-round self-training (Noisy Student, Xie et al., 2020): `ssl-text self-train`.
+
+Round 0 trains a teacher with the configured algorithm (`supervised`, `fixmatch`, ...).
+Each round r >= 1 then
+
+1. labels the unlabeled pool with the previous round's selected model (`round_{r-1}/best`):
+   soft targets (its probabilities) or hard ones (one-hot argmax), keeping the examples whose
+   confidence reaches `tau`, optionally resampled so the classes follow the labeled class
+   prior (the most confident examples of a class first; a short class repeats its examples);
+2. trains a student from the pretrained model on the labels plus that pseudo-labeled pool
+   with the `noisy_student` loss, under noise (dropout and the strong view);
+3. the student becomes the teacher of the next round.
+
+OUTPUT/
+  config.yaml         the base config (the teacher's); a resume must use the same one
+  round_{r}/          an ordinary run directory per round (checkpoints, best/, metrics.json)
+  pools/round_{r}/    the pseudo-labeled pool of round r (save_to_disk) and its stats.json
+  rounds.json         per round: metrics, and the pool's size, class distribution and
+                      pseudo-label accuracy (when the pool's true labels are known)
+
+A finished round is skipped on `--resume`; an unfinished one continues from its last
+checkpoint. A pool is written once (atomically) and reused.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+from accelerate import Accelerator, PartialState
+
+from ssl_text.algorithms.noisy_student import NoisyStudent
+from ssl_text.config import ConfigError, DatasetSpec, RunConfig, to_dict
+from ssl_text.config.keys import INDEX, METRICS_FILE, PSEUDO_TARGET
+from ssl_text.data.loading import ANALYSIS_LABEL
+from ssl_text.pipelines.train import CONFIG_FILE, check_resume_config, train
+from ssl_text.pipelines.unlabeled_pool import load_teacher_pool
+from ssl_text.tasks import build_task
+from ssl_text.training.inference import predict_logits, softmax
+from ssl_text.training.run_config import parse_config
+from ssl_text.training.run_dir import RunDirError, write_text_atomic
+from ssl_text.training.trainer import BEST, mixed_precision_for
+
+ROUNDS_FILE = "rounds.json"
+POOLS = "pools"
+STATS_FILE = "stats.json"
+
+
+@dataclass
+class PseudoLabeling:
+    """How a teacher's predictions on the pool become a student's targets."""
+
+    tau: float = 0.3  # keep examples whose top teacher probability reaches tau
+    hard_labels: bool = False  # one-hot argmax targets instead of the teacher's probabilities
+    balance: bool = False  # resample the kept examples to the labeled class prior
+    lambda_u: float = 1.0  # the student's weight of the pseudo-labeled loss
+
+    def validate(self) -> None:
+        if not 0.0 <= self.tau < 1.0:
+            raise ConfigError(f"self-training `tau` is {self.tau}; expected a confidence in [0, 1), e.g. 0.3.")
+        if self.lambda_u < 0:
+            raise ConfigError(f"self-training `lambda_u` is {self.lambda_u}; expected a weight >= 0, e.g. 1.")
+
+
+def select_pseudo_labels(
+    probs: np.ndarray, labeling: PseudoLabeling, prior: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the pool to train on and their targets, from teacher probabilities [N, C].
+
+    Returns (rows [M], targets [M, C]); with `labeling.balance`, `prior` [C] (the labeled class
+    shares) sets each class's count to round(prior_c * #kept), filled with the class's most
+    confident examples, repeated in turn when the class has too few. A class the teacher never
+    predicts confidently stays empty.
+    """
+    confidence, predicted = probs.max(axis=1), probs.argmax(axis=1)
+    rows = np.flatnonzero(confidence >= labeling.tau)
+    if labeling.balance:
+        if prior is None:
+            raise ValueError("class balancing needs the labeled class prior; pass `prior`.")
+        total, chosen = len(rows), []
+        for cls in range(probs.shape[1]):
+            members = rows[predicted[rows] == cls]
+            members = members[np.argsort(-confidence[members], kind="stable")]
+            if len(members):
+                chosen.append(np.resize(members, int(round(prior[cls] * total))))
+        rows = np.sort(np.concatenate(chosen)) if chosen else rows[:0]
+    if labeling.hard_labels:
+        targets = np.eye(probs.shape[1], dtype=np.float32)[predicted[rows]]
+    else:
+        targets = probs[rows].astype(np.float32)
+    return rows, targets
+
+
+def pool_stats(
+    probs: np.ndarray, rows: np.ndarray, targets: np.ndarray, label_names: list[str], truth: np.ndarray | None
+) -> dict:
+    """Size, class distribution and (with the pool's true labels) accuracy of a pseudo-labeled pool."""
+    chosen = targets.argmax(axis=1)
+    counts = np.bincount(chosen, minlength=len(label_names))
+    stats: dict = {
+        "pool_size": int(len(probs)),
+        "kept": int(len(rows)),
+        "distinct_kept": int(len(np.unique(rows))),
+        "class_distribution": {name: int(n) for name, n in zip(label_names, counts)},
+    }
+    if truth is not None:
+        stats["pool_accuracy"] = float((probs.argmax(axis=1) == truth).mean())
+        stats["pseudo_label_accuracy"] = float((chosen == truth[rows]).mean()) if len(rows) else None
+    return stats
+
+
+def label_pool(cfg: RunConfig, teacher_dir: Path, labeling: PseudoLabeling, pool_dir: Path) -> dict:
+    """Label the unlabeled pool of `cfg` with the model in `teacher_dir`; write it to `pool_dir`."""
+    stats_file = pool_dir / STATS_FILE
+    if stats_file.exists():
+        return json.loads(stats_file.read_text())
+    # the run's precision: the same process trains the students next, and Accelerate's state is set only once
+    accelerator = Accelerator(mixed_precision=mixed_precision_for(cfg.trainer.mixed_precision))
+    task = build_task(cfg.task)
+    data = load_teacher_pool(cfg, "self-training")
+    tokenizer = task.load_tokenizer(str(teacher_dir))
+    teacher = accelerator.prepare(task.load_model(str(teacher_dir), data.label_names))
+    with accelerator.main_process_first():
+        pool = task.encode(data.unlabeled, tokenizer, cfg.data, data.label_names)
+    logits = predict_logits(accelerator, teacher, pool, cfg.trainer.eval_batch_size, tokenizer.pad_token_id)
+    if task.token_level:  # NER: targets per word of each sentence, decoded into valid BIO sequences
+        if labeling.balance:
+            raise ConfigError("--balance resamples whole examples by class, which NER sentences do not have; drop it.")
+        rows, targets, stats = task.pseudo_tag_pool(logits, pool, data.label_names, labeling.tau, labeling.hard_labels)
+        highest = max((float(softmax(x).max()) for x in logits), default=0.0)
+    else:
+        probs = softmax(logits)
+        labeled = np.asarray(data.labeled["label"])
+        prior = np.bincount(labeled, minlength=len(data.label_names)) / len(labeled)
+        rows, targets = select_pseudo_labels(probs, labeling, prior)
+        truth = np.asarray(data.unlabeled[ANALYSIS_LABEL]) if ANALYSIS_LABEL in data.unlabeled.column_names else None
+        stats = pool_stats(probs, rows, targets, data.label_names, truth) if len(rows) else None
+        targets, highest = targets.tolist(), float(probs.max())
+    if len(rows) == 0:
+        raise ConfigError(
+            f"no unlabeled example reached the confidence tau={labeling.tau} of the teacher in {teacher_dir} "
+            f"(its highest confidence is {highest:.3f}); lower --tau."
+        )
+    if accelerator.is_main_process:
+        chosen = data.unlabeled.remove_columns(INDEX).select(rows.tolist())
+        chosen = chosen.add_column(PSEUDO_TARGET, targets)
+        tmp = pool_dir.with_name(f".{pool_dir.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        chosen.save_to_disk(str(tmp))
+        (tmp / STATS_FILE).write_text(json.dumps(stats, indent=2))
+        shutil.rmtree(pool_dir, ignore_errors=True)
+        pool_dir.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, pool_dir)
+    accelerator.wait_for_everyone()
+    return stats
+
+
+def student_config(cfg: RunConfig, run_dir: Path, pool_dir: Path, labeling: PseudoLabeling) -> RunConfig:
+    """The teacher's config, training `noisy_student` on the labels plus the pseudo-labeled pool."""
+    student = copy.deepcopy(cfg)
+    student.output_dir = str(run_dir)
+    student.algorithm = NoisyStudent.Config(lambda_u=labeling.lambda_u)
+    student.data.unlabeled = DatasetSpec(path=str(pool_dir), label_column=None)
+    student.data.sampling.rest_as_unlabeled = False  # the pool already holds every unlabeled example
+    return parse_config(to_dict(student), f"{run_dir} (self-training student)")
+
+
+def _round_record(r: int, run_dir: Path, metrics: dict, stats: dict | None) -> dict:
+    record = {"round": r, "run_dir": run_dir.name, "algorithm": metrics["algorithm"]}
+    record["selected_step"] = metrics["selected_step"]
+    for key in ("validation", "test"):
+        if key in metrics:
+            record[key] = metrics[key]
+    if stats is not None:
+        record["pseudo_labels"] = stats
+    return record
+
+
+def self_train(
+    cfg: RunConfig,
+    rounds: int,
+    labeling: PseudoLabeling | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    teacher: str | Path | None = None,
+) -> list[dict]:
+    """Train a teacher (round 0) and `rounds` noisy students; return the records of rounds.json.
+
+    With `teacher` (a finished run directory of the same data and labels, e.g. an earlier
+    `ssl-text train`), round 0 is that run instead of a new one."""
+    labeling = labeling or PseudoLabeling()
+    labeling.validate()
+    if rounds < 1:
+        raise ConfigError(f"--rounds is {rounds}; expected at least 1 student round after the teacher.")
+    out = Path(cfg.output_dir)
+    state = PartialState()
+    if state.is_main_process:
+        _prepare_output(out, cfg, resume=resume, overwrite=overwrite)
+    state.wait_for_everyone()
+    rounds_file = out / ROUNDS_FILE
+    saved = json.loads(rounds_file.read_text()) if rounds_file.exists() else None
+    teacher = Path(teacher).resolve() if teacher is not None else None
+    if teacher is not None and not ((teacher / BEST).is_dir() and (teacher / METRICS_FILE).is_file()):
+        raise ConfigError(
+            f"--teacher {teacher} is not a finished run directory (expected {BEST}/ and metrics.json); "
+            "point it at the output_dir of a completed `ssl-text train`, or leave it out to train round 0 here."
+        )
+    if saved is not None and saved.get("teacher") != (str(teacher) if teacher else None):
+        raise ConfigError(
+            f"--resume: {rounds_file} was started with teacher {saved.get('teacher')}, not {teacher}; resume with "
+            "the same --teacher or start a new output_dir."
+        )
+    if saved is not None and saved["pseudo_labeling"] != dataclasses.asdict(labeling):
+        raise ConfigError(
+            f"--resume: {rounds_file} was made with pseudo-labeling {saved['pseudo_labeling']}, not "
+            f"{dataclasses.asdict(labeling)}; resume with the same options or start a new output_dir."
+        )
+    records = {rec["round"]: rec for rec in (saved["rounds"] if saved else [])}
+    for r in range(rounds + 1):
+        run_dir = out / f"round_{r}"
+        if r in records and ((run_dir / METRICS_FILE).exists() or (r == 0 and teacher is not None)):
+            continue  # finished
+        stats = None
+        if r == 0 and teacher is not None:
+            records[0] = _round_record(0, teacher, json.loads((teacher / METRICS_FILE).read_text()), None)
+        else:
+            if r == 0:
+                round_cfg = copy.deepcopy(cfg)
+                round_cfg.output_dir = str(run_dir)
+            else:
+                previous = teacher if r == 1 and teacher is not None else out / f"round_{r - 1}"
+                pool_dir = out / POOLS / f"round_{r}"
+                stats = label_pool(cfg, previous / BEST, labeling, pool_dir)
+                round_cfg = student_config(cfg, run_dir, pool_dir, labeling)
+            metrics = train(round_cfg, resume=run_dir.exists())
+            records[r] = _round_record(r, run_dir, metrics, stats)
+        if state.is_main_process:
+            summary = {
+                "rounds": [records[k] for k in sorted(records)],
+                "pseudo_labeling": dataclasses.asdict(labeling),
+                "teacher": str(teacher) if teacher else None,
+            }
+            write_text_atomic(rounds_file, json.dumps(summary, indent=2))
+        state.wait_for_everyone()
+    return [records[k] for k in sorted(records)]
+
+
+def _prepare_output(out: Path, cfg: RunConfig, *, resume: bool, overwrite: bool) -> None:
+    if resume:
+        if not out.is_dir():
+            raise RunDirError(f"--resume: {out} does not exist; start the self-training without --resume.")
+        check_resume_config(out, cfg)
+    elif out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise RunDirError(
+                f"{out} already holds a self-training run; pass --resume to continue it, --overwrite to "
+                "replace it, or choose another output_dir."
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / CONFIG_FILE, yaml.safe_dump(to_dict(cfg), sort_keys=False))  # rewritten on every resume

@@ -1,0 +1,1 @@
+"""Training: the one Accelerate loop (`trainer`), what it keeps beside the model (EMA, parameter groups, running means), batched inference, run directories, plots, and the config loader that brings the registries together (`run_config`)."""

@@ -1,0 +1,414 @@
+"""The one training loop, on Accelerate, for every algorithm and every task.
+
+The trainer owns devices, backward, gradient accumulation, clipping, the learning-rate
+schedule, evaluation and model selection, checkpoints and logging. Algorithms only compute
+losses. A run reads as: draw a batch, compute the loss, step, and now and then evaluate,
+save the best model, and checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import signal
+import threading
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import send_to_device
+from tqdm.auto import tqdm
+
+from ssl_text.algorithms.base import LossOutput, TrainState
+from ssl_text.config import ConfigError, TrainerConfig
+from ssl_text.config.keys import BEST, CHECKPOINTS
+from ssl_text.data.batching import BatchStream
+from ssl_text.training.ema import EMA
+from ssl_text.training.param_groups import optimizer_groups
+from ssl_text.training.running_means import RunningMeans
+
+COLLAPSE_ADVICE = "Consider a higher tau, distribution alignment (`algorithm.dist_align_momentum` of fixmatch, uda and mixmatch), or an adaptive-threshold algorithm (flexmatch, freematch)."
+
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM or Ctrl-C arrived; a checkpoint was saved at the end of the current step."""
+
+
+class StopSignals:
+    """Turns SIGTERM and the first SIGINT into a flag checked between steps (a second Ctrl-C aborts)."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self.previous: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self.previous[sig] = signal.signal(sig, self.handle)
+        return self
+
+    def handle(self, signum, frame):
+        self.received = signum
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class Progress:
+    """Loop counters that must survive a resume."""
+
+    step: int = 0
+    best_metric: float = -math.inf
+    best_step: int = -1
+    nonfinite_in_a_row: int = 0
+    nonfinite_total: int = 0
+    history: list = field(default_factory=list)  # validation metrics per evaluation
+    last_logs: dict = field(default_factory=dict)  # the latest averaged training logs
+
+    def state_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def load_state_dict(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+def mixed_precision_for(setting: str) -> str:
+    """`auto` picks bf16 on GPUs that support it, fp16 on other GPUs, and full precision on CPU."""
+    if setting != "auto":
+        return setting
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"
+
+
+def linear_schedule(warmup_steps: int, max_steps: int, kind: str) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(warmup_steps, 1)
+        if kind == "constant":
+            return 1.0
+        return max(0.0, (max_steps - step) / max(max_steps - warmup_steps, 1))
+
+    return factor
+
+
+def checkpoint_dirs(run_dir: Path) -> list[Path]:
+    root = run_dir / CHECKPOINTS
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_"))
+
+
+class Trainer:
+    def __init__(
+        self,
+        config: TrainerConfig,
+        accelerator: Accelerator,
+        model: torch.nn.Module,
+        algorithm,
+        lb_stream: BatchStream,
+        ulb_stream: BatchStream | None,
+        run_dir: Path,
+        num_classes: int,
+        evaluate: Callable[[torch.nn.Module], dict] | None = None,
+        save_model: Callable[[torch.nn.Module, Path], None] | None = None,
+        label_prior: list[float] | None = None,
+        token_decoder: Callable | None = None,
+        mask_groups: dict[str, list[int]] | None = None,
+    ):
+        self.config = config
+        self.accelerator = accelerator
+        self.algorithm = algorithm
+        self.lb_stream = lb_stream
+        self.ulb_stream = ulb_stream
+        self.run_dir = Path(run_dir)
+        self.num_classes = num_classes
+        self.evaluate = evaluate
+        self.save_model = save_model
+        self.progress = Progress()
+        self.label_prior = torch.tensor(label_prior) if label_prior is not None else None
+        self.pseudo_counts = torch.zeros(num_classes, device=accelerator.device)  # confident pseudo-labels per class
+        self.token_decoder = token_decoder  # token-level tasks: probs [B, L, C] -> valid label sequences
+        self.mask_groups = mask_groups  # class ids per group (NER: per entity type) for mask-rate logging
+
+        optimizer = torch.optim.AdamW(
+            optimizer_groups(model, config.learning_rate, config.weight_decay, config.layer_decay),
+            lr=config.learning_rate,
+        )
+        warmup = int(config.warmup_ratio * config.max_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, linear_schedule(warmup, config.max_steps, config.lr_schedule)
+        )
+        if getattr(algorithm, "requires_ema", False) and config.ema_decay is None:
+            raise ConfigError(
+                f"algorithm `{algorithm.config.name}` needs an EMA teacher but `trainer.ema_decay` is not set; "
+                "set it, e.g. trainer.ema_decay=0.999."
+            )
+        self.ema = EMA(model, config.ema_decay) if config.ema_decay is not None else None
+        if self.ema is not None:
+            self.ema.model.to(accelerator.device)
+        self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        for obj in (self.scheduler, self.progress, self.lb_stream, self.ulb_stream, self.algorithm, self.ema):
+            if obj is not None and hasattr(obj, "state_dict"):
+                accelerator.register_for_checkpointing(obj)
+
+    # ----------------------------------------------------------------------------------
+    # The loop
+    # ----------------------------------------------------------------------------------
+
+    def fit(self, resume: bool = False) -> Progress:
+        if resume:
+            self.load_latest_checkpoint()
+        with StopSignals() as stop:
+            self.loop(stop)
+        return self.progress
+
+    def loop(self, stop: StopSignals) -> None:
+        cfg, acc = self.config, self.accelerator
+        bar = tqdm(
+            total=cfg.max_steps,
+            initial=self.progress.step,
+            disable=not (cfg.progress_bar and acc.is_main_process),
+            desc="train",
+            dynamic_ncols=True,
+        )
+        window = RunningMeans()
+        window_start, examples = time.perf_counter(), 0
+        self.model.train()
+        while self.progress.step < cfg.max_steps:
+            parts, n_examples, finite = self.train_step()
+            examples += n_examples
+            if not finite:
+                continue
+            self.progress.step += 1
+            window.merge(parts)
+            step = self.progress.step
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.max_steps:
+                seconds = time.perf_counter() - window_start
+                logs = window.means()
+                logs["lr"] = max(self.scheduler.get_last_lr())  # the head's rate under layer-wise decay
+                logs["examples_per_second"] = examples * acc.num_processes / max(seconds, 1e-9)
+                acc.log({f"train/{k}": v for k, v in logs.items()}, step=step)
+                self.progress.last_logs = {"step": step, **logs}
+                self.check_collapse(step)
+                bar.set_postfix(
+                    loss=f"{logs['loss']:.3f}",
+                    mask=f"{logs.get('mask_rate', float('nan')):.2f}",
+                    ex_s=f"{logs['examples_per_second']:.1f}",
+                )
+                window, window_start, examples = RunningMeans(), time.perf_counter(), 0
+            if self.evaluate is not None and (step % cfg.eval_every == 0 or step == cfg.max_steps):
+                self.evaluate_and_select()
+            if step % cfg.save_every == 0 or step == cfg.max_steps:
+                self.save_checkpoint()
+            if self.any_process_flagged(stop.received is not None):
+                path = self.save_checkpoint()
+                bar.close()
+                raise TrainingInterrupted(
+                    f"stopped by signal {stop.received} at step {step}; checkpoint saved to {path}. "
+                    "Continue with --resume."
+                )
+        bar.close()
+        if self.evaluate is None and self.save_model is not None:
+            self.save_best()  # no validation split: the last model is the one reported
+        acc.wait_for_everyone()
+
+    def any_process_flagged(self, flag: bool) -> bool:
+        if self.accelerator.num_processes == 1:
+            return flag
+        flags = self.accelerator.gather(torch.tensor([float(flag)], device=self.accelerator.device))
+        return bool(flags.max().item() > 0)
+
+    def next_batch(self) -> dict:
+        batch = next(self.lb_stream)
+        if self.ulb_stream is not None:
+            batch.update(next(self.ulb_stream))
+        return send_to_device(batch, self.accelerator.device)
+
+    def train_step(self) -> tuple[RunningMeans, int, bool]:
+        """One optimizer step over `gradient_accumulation_steps` micro-batches; returns what it logs."""
+        cfg, acc = self.config, self.accelerator
+        state = TrainState(
+            step=self.progress.step,
+            max_steps=cfg.max_steps,
+            num_classes=self.num_classes,
+            seed=cfg.seed,
+            ema_model=self.ema.model if self.ema is not None else None,
+            gather=acc.gather,
+            token_decoder=self.token_decoder,
+        )
+        accum = cfg.gradient_accumulation_steps
+        totals = RunningMeans()
+        n_examples, finite = 0, True
+        for micro in range(accum):
+            batch = self.next_batch()
+            n_examples += sum(len(next(iter(v.values()))) for v in batch.values() if isinstance(v, dict))
+            sync = micro == accum - 1
+            with (nullcontext() if sync else acc.no_sync(self.model)), acc.autocast():
+                out: LossOutput = self.algorithm.compute_loss(self.model, batch, state)
+            finite = finite and self.all_finite(out.total)
+            if not finite:
+                break
+            acc.backward(out.total / accum)
+            for key, (total, count) in self.log_parts(out, batch).items():
+                totals.add(key, total, count)
+        if not finite:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.on_nonfinite()
+            return RunningMeans(), n_examples, False
+        self.progress.nonfinite_in_a_row = 0
+        if cfg.max_grad_norm is not None:
+            acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(acc.unwrap_model(self.model))
+        return totals, n_examples, True
+
+    def all_finite(self, loss: torch.Tensor) -> bool:
+        flag = torch.isfinite(loss.detach()).float().reshape(1)
+        if self.accelerator.num_processes > 1:
+            flag = self.accelerator.gather(flag)
+        return bool(flag.min().item() == 1.0)
+
+    def on_nonfinite(self) -> None:
+        self.progress.nonfinite_in_a_row += 1
+        self.progress.nonfinite_total += 1
+        if self.progress.nonfinite_in_a_row >= self.config.max_nonfinite_steps:
+            self.save_checkpoint()
+            raise NonFiniteLossError(
+                f"the loss was NaN or infinite in {self.progress.nonfinite_in_a_row} steps in a row at step "
+                f"{self.progress.step}; the learning rate ({self.config.learning_rate}) is likely too high, "
+                "or fp16 overflowed (try mixed_precision=bf16 or no). A checkpoint was saved."
+            )
+
+    def log_parts(self, out: LossOutput, batch: dict) -> dict[str, tuple[torch.Tensor | float, torch.Tensor | float]]:
+        """(sum, count) of every logged quantity of one micro-batch, left on the device (no host sync)."""
+        parts = {"loss": (out.total.detach(), 1.0)}
+        parts.update({k: (v, 1.0) for k, v in out.parts.items()})
+        labels, mask = out.pseudo_labels, out.mask
+        if labels is not None and labels.dim() == 1:
+            weights = None if mask is None else mask.float()
+            self.pseudo_counts += torch.bincount(labels, weights=weights, minlength=self.num_classes)[: self.num_classes]
+        if self.mask_groups and mask is not None and labels is not None:
+            for name, ids in self.mask_groups.items():
+                members = torch.isin(labels, torch.as_tensor(ids, device=labels.device)).float()
+                parts[f"mask_rate_{name}"] = ((mask.float() * members).sum(), members.sum())
+        truth = batch.get("ulb_analysis_labels")
+        if truth is not None and labels is not None:
+            correct = (labels == truth).float()
+            parts["pseudo_label_accuracy"] = (correct.sum(), float(correct.numel()))
+            if mask is not None:
+                parts["masked_pseudo_label_accuracy"] = ((correct * mask.float()).sum(), mask.float().sum())
+        return parts
+
+    def check_collapse(self, step: int) -> float | None:
+        """Warn when the confident pseudo-labels of the last window drift far from the labeled prior."""
+        counts = self.pseudo_counts.cpu()
+        self.pseudo_counts = torch.zeros_like(self.pseudo_counts)
+        if self.label_prior is None or counts.sum() < 2 * self.num_classes:
+            return None
+        share = counts / counts.sum()
+        distance = 0.5 * float((share - self.label_prior).abs().sum())  # total variation, in [0, 1]
+        self.accelerator.log({"train/pseudo_label_prior_distance": distance}, step=step)
+        if distance > self.config.collapse_tv_bound:
+            message = (
+                f"step {step}: possible pseudo-label collapse: the confident pseudo-labels are distributed "
+                f"{[round(float(x), 3) for x in share]} against a labeled prior of "
+                f"{[round(float(x), 3) for x in self.label_prior]} (total variation {distance:.2f} > "
+                f"trainer.collapse_tv_bound={self.config.collapse_tv_bound}). "
+                + getattr(self.algorithm, "collapse_advice", COLLAPSE_ADVICE)
+            )
+            logger.warning(message)
+            self.accelerator.print(f"warning: {message}")
+        return distance
+
+    # ----------------------------------------------------------------------------------
+    # Evaluation and model selection
+    # ----------------------------------------------------------------------------------
+
+    def model_to_report(self) -> torch.nn.Module:
+        """The weights that are evaluated and saved: the EMA copy when so configured."""
+        if self.config.evaluate_ema:
+            return self.ema.model
+        return self.accelerator.unwrap_model(self.model)
+
+    def evaluate_and_select(self) -> dict:
+        self.model.eval()
+        metrics = self.evaluate(self.model if not self.config.evaluate_ema else self.ema.model)
+        self.model.train()
+        step = self.progress.step
+        self.accelerator.log({f"validation/{k}": v for k, v in metrics.items()}, step=step)
+        self.progress.history.append({"step": step, **metrics})
+        value = metrics[self.config.select_metric]
+        if value > self.progress.best_metric:
+            self.progress.best_metric, self.progress.best_step = value, step
+            self.save_best()
+        return metrics
+
+    def save_best(self) -> None:
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process and self.save_model is not None:
+            target = self.run_dir / BEST
+            tmp = self.run_dir / f".{BEST}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.save_model(self.model_to_report(), tmp)
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(tmp, target)
+        self.accelerator.wait_for_everyone()
+
+    # ----------------------------------------------------------------------------------
+    # Checkpoints
+    # ----------------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> Path:
+        """Write the full training state atomically (temporary folder, then rename)."""
+        acc = self.accelerator
+        root = self.run_dir / CHECKPOINTS
+        target = root / f"step_{self.progress.step:07d}"
+        tmp = root / f".tmp_step_{self.progress.step:07d}"
+        if acc.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            root.mkdir(parents=True, exist_ok=True)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(tmp, target)
+            for old in checkpoint_dirs(self.run_dir)[: -self.config.keep_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
+        acc.wait_for_everyone()
+        return target
+
+    def load_latest_checkpoint(self) -> Path | None:
+        """Restore the newest checkpoint that loads; report and skip any that do not."""
+        for path in reversed(checkpoint_dirs(self.run_dir)):
+            try:
+                self.accelerator.load_state(str(path))
+            except Exception as err:  # a truncated or corrupted checkpoint: fall back to the previous one
+                self.accelerator.print(f"checkpoint {path} could not be loaded ({err}); trying the previous one.")
+                continue
+            self.accelerator.print(f"resumed from {path} at step {self.progress.step}")
+            return path
+        self.accelerator.print(f"no checkpoint under {self.run_dir / CHECKPOINTS}; starting from step 0.")
+        return None
