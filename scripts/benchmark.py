@@ -191,7 +191,7 @@ def main() -> None:
                              "runs with other budget overrides, so they never mix with the protocol's runs")
     parser.add_argument("--peers", action="store_true",
                         help="run the peer baselines (SetFit, logistic regression, LabelSpreading) on the same "
-                             "40 labels and pool instead (scripts/peers_agnews.py; runs/peers_agnews.json)")
+                             "40 labels and pool instead (scripts/peers.py; runs/peers_agnews.json)")
     parser.add_argument("overrides", nargs="*", help="extra key=value overrides for every run")
     args = parser.parse_args()
     OUT = args.out.resolve()
@@ -199,12 +199,11 @@ def main() -> None:
         print(report())
         return
     if args.peers:
-        sys.path.insert(0, str(ROOT / "scripts"))
-        import peers_agnews
+        import peers
 
-        sys.argv = [sys.argv[0], "--seeds", *args.seeds.split(",")]
-        peers_agnews.main()
-        return
+        sys.exit(peers.main([str(CONFIG), f"data.labeled.path={DATA / 'train_sample5000.csv'}",
+                             f"data.test.path={DATA / 'test.csv'}", *args.overrides, "--seeds", args.seeds,
+                             "--out", str(ROOT / "runs" / "peers_agnews.json")]))
     if not DATA.is_dir():
         sys.exit(f"{DATA} not found: the benchmark reads AG News from ../shared/data/ag_news next to the checkout.")
     import datasets

@@ -32,13 +32,17 @@ from ssl_text.algorithms import ALGORITHMS, build_algorithm
 from ssl_text.config import TrainerConfig, from_dict
 from ssl_text.config.keys import PSEUDO_TARGET
 from ssl_text.data.batching import BatchStream
-from ssl_text.pipelines.self_training import PseudoLabeling, select_pseudo_labels
+from ssl_text.pipelines.self_training import PseudoLabeling
+from ssl_text.tasks.text_classification import select_pseudo_labels
 from ssl_text.training.trainer import Trainer
 
 NUM_PER_CLASS = 4
 NUM_UNLABELED = 1000
 NUM_TEST = 2000
 NOISE = 0.1  # make_moons noise
+# Tensors of a few hundred numbers: a thread pool only adds overhead (tens of times slower on a busy machine), and
+# the settings were tuned on one thread; the trainer's `auto` would take more on a larger machine.
+MOONS_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,7 @@ def _fit(
         log_every=setting.steps,
         seed=seed,
         progress_bar=False,
+        num_threads=MOONS_THREADS,
         ema_decay=setting.ema_decay,
         evaluate_ema=setting.evaluate_ema,
     )
@@ -225,10 +230,10 @@ def _fit(
 
 @contextlib.contextmanager
 def _one_thread():
-    """Tensors of a few hundred numbers: a thread pool only adds overhead (tens of times
-    slower on a busy machine), so the moons runs use one thread."""
+    """The moons runs' thread count (`MOONS_THREADS`) around a whole study, predictions included, and the
+    caller's count restored after it (the trainer sets its own and keeps it)."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(MOONS_THREADS)
     try:
         yield
     finally:

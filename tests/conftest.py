@@ -95,3 +95,17 @@ def toy_config(tiny_bert_dir, toy_files, tmp_path):
         )
 
     return make
+
+
+def assert_scores_match_confusion_matrix(metrics: dict, num_rows: int) -> None:
+    """The test split was scored whole and once (its confusion matrix counts `num_rows` rows), and accuracy
+    and macro-F1 are those of that matrix. Dropped or duplicated rows of a sharded evaluation, or a metric
+    computed on other predictions, break it; a range check such as 0 <= accuracy <= 1 cannot fail."""
+    cm = metrics["confusion_matrix"]["matrix"]
+    total = sum(map(sum, cm))
+    assert metrics["confusion_matrix"]["split"] == "test" and total == num_rows, (total, num_rows)
+    tp = [cm[i][i] for i in range(len(cm))]
+    assert metrics["test"]["accuracy"] == pytest.approx(sum(tp) / total)
+    # F1 = 2 TP / (2 TP + FP + FN): row sum TP + FN, column sum TP + FP
+    f1 = [2 * tp[i] / max(sum(cm[i]) + sum(row[i] for row in cm), 1) for i in range(len(cm))]
+    assert metrics["test"]["macro_f1"] == pytest.approx(sum(f1) / len(cm))

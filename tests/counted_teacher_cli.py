@@ -1,6 +1,6 @@
 """`python -m tests.counted_teacher_cli ARGS`: the `ssl-text` CLI with its teacher passes logged and slowed.
 
-Each teacher forward pass (one distillation shard, one self-training pool) appends a line to the
+Each teacher forward pass (`PoolTeacher.logits`: one distillation shard, one self-training pool) appends a line to the
 file named by $TEACHER_PASS_LOG and then sleeps $TEACHER_PASS_SECONDS (default 0) before its
 result is used. A crash test counts the passes across processes (nothing written before a kill
 is computed again) and, by waiting for a line, SIGKILLs a run while its teacher is labelling.
@@ -12,14 +12,14 @@ import os
 import sys
 import time
 
-import ssl_text.pipelines.distill as distill
-import ssl_text.pipelines.self_training as self_training
 from ssl_text.cli.main import main
+from ssl_text.pipelines.unlabeled_pool import PoolTeacher
 
 
-def logged(real, kind: str):
-    def teacher_pass(*args, **kwargs):
-        out = real(*args, **kwargs)
+def logged(real):
+    def teacher_pass(teacher, rows):
+        out = real(teacher, rows)
+        kind = "pool" if len(rows) == len(teacher.pool) else "shard"  # self-training labels the whole pool at once
         with open(os.environ["TEACHER_PASS_LOG"], "a") as log:
             log.write(f"{kind} {len(out)}\n")
         time.sleep(float(os.environ.get("TEACHER_PASS_SECONDS", "0")))
@@ -29,6 +29,5 @@ def logged(real, kind: str):
 
 
 if __name__ == "__main__":
-    distill.local_logits = logged(distill.local_logits, "shard")
-    self_training.predict_logits = logged(self_training.predict_logits, "pool")
+    PoolTeacher.logits = logged(PoolTeacher.logits)
     sys.exit(main(sys.argv[1:]))

@@ -105,11 +105,12 @@ def test_push_run_uploads_everything_and_loads_back(hub, hub_env, trained_run, t
     url = push_run(trained_run, "toy-fixmatch")  # a bare name goes to the token owner's namespace
     assert url.startswith(f"{hub.url}/tester/toy-fixmatch/commit/")
     files = hub.files("tester/toy-fixmatch")
-    best = trained_run / "best"
-    expected = {p.name for p in best.iterdir()} | {"README.md", "training_config.yaml", "metrics.json",
-                                                    "plots/training_curves.png", "plots/confusion_matrix.png"}
-    assert expected <= set(files), sorted(files)
-    for name in (p.name for p in best.iterdir()):
+    best = trained_run / "best"  # the run already completed it into the Hub-ready folder that is pushed
+    in_best = {p.relative_to(best).as_posix() for p in best.rglob("*") if p.is_file()}
+    expected = {"README.md", "training_config.yaml", "metrics.json", "plots/training_curves.png",
+                "plots/confusion_matrix.png", "model.safetensors", "config.json", "tokenizer_config.json"}
+    assert expected <= in_best and set(files) == in_best | {".gitattributes"}, sorted(files)
+    for name in in_best - {"README.md"}:  # the pushed card names the repo; the one in best/ names the run
         assert files[name] == (best / name).read_bytes(), name
     assert files["metrics.json"] == (trained_run / "metrics.json").read_bytes()
     assert files["training_config.yaml"] == (trained_run / "config.yaml").read_bytes()
@@ -136,7 +137,7 @@ def test_push_run_uploads_everything_and_loads_back(hub, hub_env, trained_run, t
     body = card.text
     for needle in ("fixmatch", "`tau` = 0.5", f"{metrics['num_labeled']} labeled", f"{metrics['num_unlabeled']} unlabeled",
                    "| strong | `token_dropout(mask_prob=0.25, delete_prob=0.1)` |", "used for model selection", metrics["hardware"],
-                   'pipeline("text-classification", model="tester/toy-fixmatch")', "plots/confusion_matrix.png"):
+                   'pipeline("text-classification", model="tester/toy-fixmatch", truncation=True)', "plots/confusion_matrix.png"):
         assert needle in body, needle
     assert str(Path(trained_run).parent) not in files["README.md"].decode()  # no local paths in the card
 
@@ -323,3 +324,31 @@ def test_card_names_the_layer_wise_learning_rate_decay_when_set(layer_decay, say
     })
     body = _card_body(cfg, {"num_labeled": 40, "num_unlabeled": 960}, ["a", "b"], "me/run", "text-classification", tmp_path)
     assert says in body
+
+
+def test_card_says_when_the_labels_came_from_another_run(tmp_path):
+    from ssl_text.hub.model_card import _card_body
+
+    cfg = parse_config({
+        "output_dir": str(tmp_path),
+        "model": {"name_or_path": "packaged:all-MiniLM-L6-v2"},
+        "data": {"labeled": {"path": "train.csv"}, "sampling": {"rows_from": "runs/earlier", "rest_as_unlabeled": True}},
+        "algorithm": {"name": "fixmatch"},
+    })
+    body = _card_body(cfg, {"num_labeled": 40, "num_unlabeled": 960}, ["a", "b"], "me/run", "text-classification", tmp_path)
+    assert "40 (the rows another run drew, listed in its `labeled_rows.jsonl`; the rest of the labeled file" in body
+    assert "runs/earlier" not in body  # no local paths in the card
+
+
+def test_push_of_a_run_finished_before_best_held_its_card(hub, hub_env, trained_run, tmp_path):
+    import shutil
+
+    old = tmp_path / "old_run"
+    shutil.copytree(trained_run, old)
+    for name in ("README.md", "training_config.yaml", "metrics.json", "plots"):
+        target = old / "best" / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    push_run(old, "tester/old-run")
+    files = hub.files("tester/old-run")
+    assert {"README.md", "training_config.yaml", "metrics.json", "plots/confusion_matrix.png", "model.safetensors"} <= set(files)
+    assert 'model="tester/old-run", truncation=True' in files["README.md"].decode()

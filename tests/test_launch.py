@@ -12,7 +12,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
+
+from ssl_text.config import DatasetSpec
+from ssl_text.pipelines.predict import evaluate_run
+from tests.conftest import assert_scores_match_confusion_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +28,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_process_cpu_launch_trains_and_evaluates(toy_config, tmp_path):
+@pytest.mark.slow
+def test_two_process_cpu_launch_trains_and_evaluates(toy_config, toy_files, tmp_path):
     raw = toy_config("fixmatch", tau=0.5)
     raw["trainer"].update(max_steps=4, eval_every=2, save_every=2)
     path = tmp_path / "cfg.yaml"
@@ -37,11 +43,14 @@ def test_two_process_cpu_launch_trains_and_evaluates(toy_config, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "ACCELERATE_USE_CPU": "true"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count('"selected_step"') == 1, proc.stdout  # the summary, printed by the main process only
     run_dir = Path(raw["output_dir"])
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["hardware"].startswith("2 x")
     assert [h["step"] for h in metrics["validation_history"]] == [2, 4]
-    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    # The two processes scored every test row once: the figures equal one process's evaluation of the saved model.
+    assert_scores_match_confusion_matrix(metrics, num_rows=80)
+    assert evaluate_run(str(run_dir), DatasetSpec(path=toy_files["test"])) == pytest.approx(metrics["test"])
     # Each process saved its own RNG state in the checkpoint: both took part in training.
     ckpt = run_dir / "checkpoints" / "step_0000004"
     assert (ckpt / "random_states_0.pkl").exists() and (ckpt / "random_states_1.pkl").exists()

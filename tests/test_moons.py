@@ -59,3 +59,24 @@ def _case(name: str):
 def test_semi_supervised_algorithm_reaches_95_percent(name):
     accuracy = mean_accuracy(name)
     assert accuracy >= 0.95, f"{name}: mean accuracy {accuracy:.3f} over seeds {SEEDS}"
+
+
+def test_moons_runs_train_on_one_thread_whatever_the_machine(monkeypatch):
+    """The settings were tuned on one thread: the trainer's `auto` must not take more on a larger machine."""
+    import moons_lib
+    import torch
+
+    import ssl_text.training.trainer as trainer_module
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(trainer_module, "available_cpus", lambda: 16)  # auto would take 15
+    seen = []
+
+    class Recording(moons_lib.Trainer):
+        def fit(self, resume: bool = False):
+            seen.append(torch.get_num_threads())
+            return super().fit(resume)
+
+    monkeypatch.setattr(moons_lib, "Trainer", Recording)
+    train_moons("supervised", 0, steps=2)
+    assert seen == [1]

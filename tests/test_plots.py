@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from ssl_text.pipelines.train import train
-from ssl_text.training.plots import read_scalars, write_run_plots
+from ssl_text.training.plots import confusion_matrix, read_scalars, write_run_plots
 from ssl_text.training.run_config import parse_config
 
 
@@ -68,3 +68,10 @@ def test_resumed_logs_keep_the_latest_value_per_step(tmp_path):
             writer.add_scalar("train/loss", value, step)
         writer.close()
     assert read_scalars(tmp_path)["train/loss"] == [(1, 1.0), (2, 20.0), (3, 30.0)]
+
+
+def test_confusion_matrix_counts_true_rows_and_predicted_columns_of_every_class():
+    """scikit-learn's matrix, with a row and a column for a class that neither side ever names."""
+    matrix = confusion_matrix(predictions=[0, 1, 2, 2, 0], references=[0, 2, 2, 2, 1], num_classes=4)
+    assert matrix == [[1, 0, 0, 0], [1, 0, 0, 0], [0, 1, 2, 0], [0, 0, 0, 0]]
+    assert all(type(count) is int for row in matrix for count in row)  # JSON-ready for metrics.json

@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 
 from ssl_text.algorithms import ALGORITHMS
 from ssl_text.algorithms.base import LossOutput
+from ssl_text.cli.main import EXIT_STOPPED
 from ssl_text.config import ConfigError, TrainerConfig
 from ssl_text.data.batching import BatchStream
 from ssl_text.data.loading import DataError
@@ -28,6 +29,7 @@ from ssl_text.pipelines.train import train
 from ssl_text.training.run_config import parse_config
 from ssl_text.training.run_dir import RunDirError
 from ssl_text.training.trainer import NonFiniteLossError, Trainer
+from tests.test_lifecycle import ENTRY_POINTS, existing_run, start_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -212,9 +214,10 @@ def test_sigterm_saves_a_checkpoint_and_resume_finishes(toy_config, tmp_path):
         time.sleep(0.1)
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=120) != 0
+    assert proc.wait(timeout=120) == EXIT_STOPPED
     err = proc.stderr.read()
     assert "checkpoint saved to" in err and "--resume" in err
+    assert "Traceback" not in err, err[-2000:]  # a message, not a crash
     saved = sorted((run_dir / "checkpoints").iterdir())
     assert saved and 0 < int(saved[-1].name.split("_")[1]) < 400
     assert not (run_dir / "run.lock").exists()
@@ -225,16 +228,16 @@ def test_sigterm_saves_a_checkpoint_and_resume_finishes(toy_config, tmp_path):
 # ---------------------------------------------------------------------------------------
 
 
-def test_bad_input_never_touches_an_existing_run(toy_config, tmp_path):
-    raw = toy_config("supervised")
-    raw["trainer"]["max_steps"] = 1
-    run(raw)
-    out = Path(raw["output_dir"])
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_bad_input_never_touches_an_existing_run(entry, toy_config, tiny_bert_dir, toy_files, tmp_path):
+    """train, pretrain, distill and self-train check their data before `--overwrite` replaces a run."""
+    out = tmp_path / "run"
+    contents = existing_run(out)
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
-    raw["data"]["labeled"]["text_columns"] = ["nope"]
     with pytest.raises(DataError, match="column 'nope' not found"):
-        run(raw, overwrite=True)
+        start_run(entry, toy_config, tiny_bert_dir, toy_files, tmp_path, bad_data=True, overwrite=True)
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == contents
 
 
 def test_non_utf8_file(tmp_path, toy_config):

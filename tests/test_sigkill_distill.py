@@ -60,7 +60,7 @@ def distill_args(toy_config, teacher: Path, tmp_path: Path, name: str) -> tuple[
 
 
 def shard_mtimes(out: Path) -> dict[str, int]:
-    return mtimes(out / ".teacher_targets.shards", "shard_*.npz")
+    return mtimes(out / ".teacher_targets.shards", "shard_*.parquet")
 
 
 def without_timings(record: dict) -> dict:
@@ -137,7 +137,7 @@ def test_shards_left_by_a_stop_right_after_their_merge_are_removed_when_the_targ
     with pytest.raises(KeyboardInterrupt):
         teacher_targets(cfg, teacher, dcfg.temperature, targets, SHARD_SIZE)
     monkeypatch.setattr(os, "replace", real_replace)
-    assert (targets / "manifest.json").is_file() and len(list(shards.glob("shard_*.npz"))) == NUM_SHARDS
+    assert (targets / "manifest.json").is_file() and len(list(shards.glob("shard_*.parquet"))) == NUM_SHARDS
 
     manifest = teacher_targets(cfg, teacher, dcfg.temperature, targets, SHARD_SIZE)
     assert manifest["reused"] is True and not shards.exists()

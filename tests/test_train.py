@@ -16,6 +16,7 @@ from ssl_text.algorithms import ALGORITHMS
 from ssl_text.pipelines.train import train
 from ssl_text.training.run_config import parse_config
 from ssl_text.training.run_dir import RunDirError
+from tests.conftest import assert_scores_match_confusion_matrix
 
 
 def run(raw, **kwargs):
@@ -40,6 +41,7 @@ def teacher_labeled_pool(path: Path) -> str:
     return str(path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
 def test_every_algorithm_trains_a_few_steps(toy_config, tiny_bert_dir, tmp_path, name):
     raw = toy_config(name)
@@ -52,11 +54,11 @@ def test_every_algorithm_trains_a_few_steps(toy_config, tiny_bert_dir, tmp_path,
     out = Path(raw["output_dir"])
     logs = metrics["last_train_logs"]
     assert logs["step"] == 4 and math.isfinite(logs["loss"])
-    if name != "supervised":
-        assert 0.0 <= logs["mask_rate"] <= 1.0 and "pseudo_label_accuracy" in logs
+    if name != "supervised":  # a mask is one 0/1 decision per unlabeled text: a share of the 8 (mu * lb_batch_size)
+        assert logs["mask_rate"] * 8 == pytest.approx(round(logs["mask_rate"] * 8)) and "pseudo_label_accuracy" in logs
     assert not torch.equal(encoder_weight(out / "best"), encoder_weight(Path(tiny_bert_dir)))
     assert (out / "config.yaml").exists() and (out / "metrics.json").exists()
-    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and "macro_f1" in metrics["test"]
+    assert_scores_match_confusion_matrix(metrics, num_rows=80)
     assert list((out / "logs").rglob("events.out.tfevents*")), "no TensorBoard log written"
 
 
@@ -72,31 +74,7 @@ def test_an_ema_teacher_needs_the_trainers_ema_and_trains_with_it(toy_config, na
     assert logs["step"] == 4 and math.isfinite(logs["loss"]) and logs["mask_rate"] > 0
 
 
-def test_golden_losses_of_fixmatch(toy_config):
-    """Regression guard: a fixed seed on the tiny model gives these exact training losses."""
-    raw = toy_config("fixmatch", tau=0.3)
-    raw["trainer"].update(max_steps=3, eval_every=100, save_every=100)
-    losses = []
-    import ssl_text.training.trainer as trainer_module
-
-    original = trainer_module.Trainer.log_parts
-
-    def spy(self, out, batch):
-        parts = original(self, out, batch)
-        losses.append(round(float(parts["loss"][0]), 4))
-        return parts
-
-    trainer_module.Trainer.log_parts = spy
-    try:
-        run(raw)
-    finally:
-        trainer_module.Trainer.log_parts = original
-    assert losses == pytest.approx(GOLDEN_FIXMATCH, abs=2e-4)
-
-
-GOLDEN_FIXMATCH = [1.4034, 1.3872, 1.3941]
-
-
+@pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run_exactly(toy_config, tmp_path):
     raw = toy_config("fixmatch", tau=0.3)
     raw["trainer"].update(max_steps=6, eval_every=3, save_every=3, keep_checkpoints=3)
@@ -164,6 +142,7 @@ def cli(*args, cwd=None):
     return proc
 
 
+@pytest.mark.slow
 def test_cli_train_predict_evaluate_and_pipeline(toy_config, toy_files, tmp_path):
     raw = toy_config("fixmatch", tau=0.5)
     config_path = tmp_path / "cfg.yaml"

@@ -37,6 +37,7 @@ from ssl_text.algorithms.pi_model import check_weight_and_rampup
 from ssl_text.algorithms.pseudo_label import check_dist_align_momentum
 from ssl_text.config import ConfigError
 from ssl_text.config.keys import LB, LB_LABELS, ULB_STRONG, ULB_WEAK
+from ssl_text.config.seeds import derive_seed
 
 
 class MixMatch:
@@ -89,7 +90,7 @@ class MixMatch:
         inputs = concat_inputs([batch[LB], batch[ULB_WEAK], batch[ULB_STRONG]], pad_id)  # W, [B + 2 mu B]
         targets = torch.cat([F.one_hot(labels, self.num_classes).to(guess), guess, guess])
 
-        generator = torch.Generator().manual_seed(hash((state.seed, state.step)) & 0x7FFF_FFFF_FFFF)
+        generator = torch.Generator().manual_seed(derive_seed(state.seed, state.step))
         lam = mixup_lambda(cfg.alpha, generator)
         lam = max(lam, 1.0 - lam)
         perm = torch.randperm(len(targets), generator=generator).to(targets.device)

@@ -23,7 +23,8 @@ Backends (both implement :class:`Paraphraser`):
 
 Resuming and several processes: the rows are cut into position-keyed shards
 (``shards/shard_00000-00511.parquet``, inclusive row range), each written atomically (temp
-file + rename), so a shard file is either complete or absent. A killed run continues with
+file + rename) by the project's one sharded writer (``ssl_text/data/shards.py``), so a shard
+file is either complete or absent. A killed run continues with
 the shards that are missing; nothing written is recomputed. The shard files are the source
 of truth; ``manifest.json`` (rewritten by the main process) records the configuration
 fingerprint and which shards are done. Under ``accelerate launch`` shard ``i`` goes to
@@ -49,9 +50,10 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ssl_text.config.keys import AUG_PREFIX
+from ssl_text.config.seeds import SHA256_SEED_BITS, derive_seed
+from ssl_text.data.shards import MissingShardsError, Shards
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +119,8 @@ def process_state():
 
 
 def _derive_seed(*parts: Any) -> int:
-    digest = hashlib.sha256(json.dumps(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+    """Back-translation's streams: SHA-256 seeds (direction names among the parts), 63 bits."""
+    return derive_seed(*parts, bits=SHA256_SEED_BITS, digest="sha256")
 
 
 # ---------------------------------------------------------------------------------------
@@ -359,14 +361,6 @@ class ApertiumBackend:
 # ---------------------------------------------------------------------------------------
 
 
-def shard_ranges(n_rows: int, shard_size: int) -> list[tuple[int, int]]:
-    return [(s, min(n_rows, s + shard_size)) for s in range(0, n_rows, shard_size)]
-
-
-def _shard_name(start: int, end: int, width: int) -> str:
-    return f"shard_{start:0{width}d}-{end - 1:0{width}d}.parquet"
-
-
 def _texts_digest(texts: Sequence[Any]) -> str:
     h = hashlib.sha256()
     for t in texts:
@@ -380,19 +374,6 @@ def _atomic_write_json(path: Path, obj: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _read_shard_stats(path: Path, fingerprint: str, n_rows: int) -> dict | None:
-    """Stats of a finished shard, or None when the file is absent, foreign or unreadable."""
-    try:
-        meta = pq.read_schema(path).metadata or {}
-        stats = json.loads(meta[_META_KEY])
-        rows = pq.read_metadata(path).num_rows
-    except (FileNotFoundError, OSError, KeyError, ValueError, pa.ArrowException):
-        return None
-    if stats.get("fingerprint") != fingerprint or rows != n_rows:
-        return None
-    return stats
 
 
 def paraphrase_texts(texts: Sequence[Any], paraphrasers: Sequence[Paraphraser], k: int,
@@ -495,9 +476,8 @@ def back_translate(
         "texts_sha256": _texts_digest(texts),
     }
     fingerprint = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-    ranges = shard_ranges(n, shard_size)
-    width = max(5, len(str(max(n - 1, 0))))
-    files = [shard_dir / _shard_name(s, e, width) for s, e in ranges]
+    shards = Shards(shard_dir, n, shard_size, fingerprint, _META_KEY)
+    ranges, files = shards.ranges, shards.files
 
     # 1. every process checks an earlier run's manifest before anything is written
     if not overwrite and manifest_path.exists():
@@ -526,9 +506,6 @@ def back_translate(
             ],
         })
 
-    def scan() -> list[dict | None]:
-        return [_read_shard_stats(f, fingerprint, e - s) for f, (s, e) in zip(files, ranges)]
-
     # 2. the main process prepares the folder
     known: list[dict | None] = []
     if accelerator.is_main_process:
@@ -536,17 +513,15 @@ def back_translate(
             shutil.rmtree(shard_dir, ignore_errors=True)
             manifest_path.unlink(missing_ok=True)
         shard_dir.mkdir(parents=True, exist_ok=True)
-        for stale in shard_dir.glob(".*.tmp*"):  # leftovers of a killed write
-            stale.unlink(missing_ok=True)
-        known = scan()
+        shards.remove_partial_writes()
+        known = shards.scan()
         write_manifest(known, False)
     accelerator.wait_for_everyone()
 
     # 3. every process computes its missing shards
     rank, world = accelerator.process_index, accelerator.num_processes
-    mine = [i for i in range(len(ranges)) if i % world == rank]
-    todo = [i for i in mine if _read_shard_stats(files[i], fingerprint, ranges[i][1] - ranges[i][0]) is None]
-    logger.info("process %d/%d: %d of its %d shards to compute", rank, world, len(todo), len(mine))
+    todo = shards.todo(rank, world)
+    logger.info("process %d/%d: %d of its %d shards to compute", rank, world, len(todo), len(range(rank, len(shards), world)))
     if todo:
         for p in paraphrasers:
             if hasattr(p, "prepare"):
@@ -557,12 +532,9 @@ def back_translate(
         s, e = ranges[i]
         t0 = time.perf_counter()
         cols, stats = paraphrase_texts(texts[s:e], paraphrasers, num_paraphrases, _derive_seed(seed, i))
-        stats.update(seconds=time.perf_counter() - t0, fingerprint=fingerprint, start=s, end=e)
+        stats["seconds"] = time.perf_counter() - t0
         table = pa.table({name: pa.array(col, type=pa.string()) for name, col in zip(aug_names, cols)})
-        table = table.replace_schema_metadata({_META_KEY: json.dumps(stats).encode()})
-        tmp = files[i].with_name(f".{files[i].name}.tmp{os.getpid()}")
-        pq.write_table(table, tmp)
-        os.replace(tmp, files[i])
+        stats = shards.write(i, table, stats)
         logger.info("shard %d [%d, %d): %d sentences in %.1fs (%d/%d)", i, s, e, stats["n_sentences"],
                     stats["seconds"], done_count, len(todo))
         if accelerator.is_main_process:  # other processes' shards show up in the final rescan
@@ -573,11 +545,11 @@ def back_translate(
     # 4. the main process merges in row order
     summary_path = out / "summary.json"
     if accelerator.is_main_process:
-        all_stats = scan()
-        missing = [str(f) for f, st in zip(files, all_stats) if st is None]
-        if missing:
-            raise BackTranslationError(f"{len(missing)} shards are missing after the run, e.g. {missing[0]}")
-        aug = pa.concat_tables([pq.read_table(f).replace_schema_metadata(None) for f in files])
+        all_stats = shards.scan()
+        try:
+            aug = shards.merged()
+        except MissingShardsError as err:
+            raise BackTranslationError(f"after the run: {err}") from err
         merged = dataset
         for name in aug_names:
             merged = merged.add_column(name, aug.column(name).to_pylist())

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from ssl_text.augment.pipeline import ViewContext, ViewPipeline
 from ssl_text.augment.precomputed import IDS, aug_ids_column  # noqa: F401  (ssl_text.augment.collate.aug_ids_column is public)
 from ssl_text.augment.registry import view_steps
-from ssl_text.config import ConfigError, ViewsConfig
+from ssl_text.config import DataConfig, ViewsConfig
 from ssl_text.config.keys import INDEX, LB_LABELS, PSEUDO_TARGET, TEXT, ULB_INDEX, ULB_STRONG, ULB_WEAK
 from ssl_text.data.batching import pad_ids
 from ssl_text.data.loading import ANALYSIS_LABEL
@@ -53,24 +55,18 @@ def views_need_text(views: ViewsConfig, requested: tuple[str, ...]) -> bool:
     return any(step.op.level == TEXT for name in VIEW_FIELDS if name in requested for step in _steps(views, name))
 
 
+@dataclass
+class CollatorContext:
+    """What a task's view operations may need beyond the views: text-level steps tokenize with
+    `data.max_length` and fit on the `unlabeled` corpus; NER's word operations draw replacement words and
+    mentions from the encoded `labeled` rows and their `label_names`."""
+
+    data: DataConfig
+    unlabeled: object = None
+    labeled: object = None
+    label_names: list[str] | None = None
+
+
 def build_collator(task, tokenizer, cfg, requested: tuple[str, ...], unlabeled, labeled_rows=None, label_names=None):
-    """The task's collator; views with text-level steps get a `TextCollator` that tokenizes the augmented
-    text as the task does (`task.tokenize`, `data.max_length`) and fits on the `unlabeled` dataset.
-    Token-level tasks (NER) keep word-to-label alignment with their own collator and the simple form;
-    their NER-safe word operations draw replacement words and mentions from `labeled_rows`."""
-    if getattr(task, "token_level", False):
-        piped = [f"views.{field}.pipeline" for name, field in VIEW_FIELDS.items()
-                 if name in requested and getattr(cfg.views, field).pipeline]  # fmt: skip
-        if piped:
-            raise ConfigError(
-                f"task `{cfg.task}` labels every token, so its views take the simple form only (e.g. `mask_prob`), "
-                f"which keeps words and tags aligned; remove {piped}."
-            )
-        return task.collator(tokenizer, cfg.views, requested, context=(cfg.data, labeled_rows, label_names))
-    if not views_need_text(cfg.views, requested):
-        return task.collator(tokenizer, cfg.views, requested)
-
-    def encode(texts: list[str]) -> list[list[int]]:
-        return task.tokenize(tokenizer, texts, cfg.data.max_length)[IDS]
-
-    return TextCollator(tokenizer, cfg.views, requested, encode=encode, corpus=unlabeled)
+    """The task's collator (`task.collator`) for the views `requested`, with the run's `CollatorContext`."""
+    return task.collator(tokenizer, cfg.views, requested, CollatorContext(cfg.data, unlabeled, labeled_rows, label_names))

@@ -4,7 +4,9 @@
 unlabeled data. For each example the view draws one of the columns and uses its text instead
 of the original (the original when the paraphrase is empty). `train` tokenizes the columns of
 the simple form (`views.*.aug_columns`) once, into `aug_ids_column(column)`; the collator then
-takes those ids directly, and tokenizes the text itself otherwise.
+takes those ids directly, and tokenizes the text itself otherwise. A named column the unlabeled
+data lacks stops the run (`named_aug_columns`, before anything is written): a misspelt name
+would otherwise train without those views, silently.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import re
 
 import torch
 
+from ssl_text.config import ViewConfig
 from ssl_text.config.keys import IDS
+from ssl_text.data.loading import DataError
 
 _AUG_COLUMN = re.compile(r"aug_(\d+)")
 
@@ -27,6 +31,24 @@ def aug_columns_of(column_names) -> list[str]:
     """The `aug_<k>` columns among `column_names`, by k."""
     found = [c for c in column_names if _AUG_COLUMN.fullmatch(c)]
     return sorted(found, key=lambda c: int(_AUG_COLUMN.fullmatch(c).group(1)))
+
+
+def missing_columns(missing: list[str] | str, column_names) -> str:
+    """What to say when the unlabeled data lacks paraphrase columns: the columns it has, and the fix."""
+    return (
+        f"the unlabeled data has no column {missing} (its columns: {sorted(column_names)}). Write paraphrases with "
+        "`ssl-text augment back-translate --data POOL --out DIR` and use DIR as `data.unlabeled`, or name columns it "
+        "has (`aug_columns: [...]` in a view's simple form, `back_translation(columns=[...])` in a pipeline)."
+    )
+
+
+def named_aug_columns(views: list[ViewConfig], column_names, where: str = "data.unlabeled") -> list[str]:
+    """The paraphrase columns the views' simple form names (`aug_columns`), sorted; each must be in `column_names`."""
+    named = sorted({c for view in views for c in view.aug_columns})
+    missing = [c for c in named if c not in set(column_names)]
+    if missing:
+        raise DataError(f"{where}: views name `aug_columns` {named}, but {missing_columns(missing, column_names)}")
+    return named
 
 
 class PrecomputedColumns:
@@ -46,11 +68,7 @@ class PrecomputedColumns:
         wanted = self.columns if self.columns is not None else aug_columns_of(names)
         missing = [c for c in wanted if c not in names]
         if self.required and (missing or not wanted):
-            raise ValueError(
-                f"the unlabeled data has no column {missing or 'aug_<k>'} (its columns: {sorted(names)}). Write "
-                "paraphrases with `ssl-text augment back-translate --data POOL --out DIR` and use DIR as "
-                "`data.unlabeled`, or name the columns it has: back_translation(columns=[...])."
-            )
+            raise ValueError(missing_columns(missing or "aug_<k>", names))
         return [c for c in wanted if c in names]
 
     def choose(self, rows: dict, generator: torch.Generator) -> list[str | None]:

@@ -58,7 +58,7 @@ class Args:
 @dataclass
 class BackTranslationArgs(Args):
     columns: list[str] | None = None  # default: every aug_<k> column of the unlabeled data
-    required: bool = True  # false: use the columns that exist (the simple form's `aug_columns`)
+    required: bool = True  # false: use the columns that exist, none leaving the text as it is
 
 
 @dataclass
@@ -260,7 +260,7 @@ def simple_steps(view: ViewConfig, key: str, source: str = "<config>") -> list[S
     """The steps that the simple form's fields stand for (fields at 0 give no step)."""
     steps = []
     if view.aug_columns:
-        steps.append(Step(OPS["back_translation"], BackTranslationArgs(list(view.aug_columns), required=False), key))
+        steps.append(Step(OPS["back_translation"], BackTranslationArgs(list(view.aug_columns)), key))  # named: must exist
     for name, fields in SIMPLE_FORM:
         op = OPS[name]
         args = op.args(**{arg: getattr(view, f) for f, arg in fields.items()})

@@ -77,7 +77,7 @@ def add_back_translate_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--shard-size", type=int, default=512, help="rows per resumable shard")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="discard an earlier run in --out")
-    p.set_defaults(func=run_back_translate)
+    p.set_defaults(run=run_back_translate)
     return p
 
 
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("ssl_text").setLevel(logging.INFO)
     try:
-        return args.func(args)
+        return args.run(args)
     except BackTranslationError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

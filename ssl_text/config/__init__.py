@@ -14,11 +14,13 @@ from ssl_text.config.schema import (
     ViewConfig,
     ViewsConfig,
     apply_overrides,
+    blame_override,
     from_dict,
     read_yaml,
     save_config,
     to_dict,
     validate,
+    validate_trainer,
 )
 
 __all__ = [
@@ -33,9 +35,11 @@ __all__ = [
     "ViewConfig",
     "ViewsConfig",
     "apply_overrides",
+    "blame_override",
     "from_dict",
     "read_yaml",
     "save_config",
     "to_dict",
     "validate",
+    "validate_trainer",
 ]

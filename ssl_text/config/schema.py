@@ -10,13 +10,18 @@ is only valid for algorithms that have a threshold.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
+
+from ssl_text.config.keys import LABELED_ROWS_FILE
 
 
 class ConfigError(ValueError):
@@ -28,16 +33,24 @@ class ConfigError(ValueError):
 # ---------------------------------------------------------------------------------------
 
 
+# How a data spec is read (`DatasetSpec.format`; ssl_text/data/loading.py). `text`: one row per line;
+# `conll`: `word ... tag` lines (task: ner); `save_to_disk`: a folder written by `Dataset.save_to_disk`; `hub`: a Hub id.
+DataFormat = Literal["csv", "tsv", "json", "jsonl", "parquet", "text", "arrow", "conll", "fasta", "save_to_disk", "hub"]
+
+
 @dataclass
 class DatasetSpec:
     """Where one data slot comes from: a Hub dataset or local files, plus column mapping.
 
     `path` is a Hub dataset id (`ag_news`), a local file, a glob, a folder written by
     `Dataset.save_to_disk`, or a `datasets` builder name (`csv`, `json`, `parquet`) used
-    together with `data_files`.
+    together with `data_files`. `format` says how to read it; by default the file suffix
+    tells (`.csv`, `.tsv`, `.json`, `.jsonl`, `.parquet`, `.txt`, `.arrow`, FASTA's `.fa`...,
+    CoNLL's `.conll`... for `task: ner`), a save_to_disk folder or else a Hub id.
     """
 
     path: str
+    format: DataFormat | None = None  # None: inferred as above; set it for a file named otherwise (`x.annotated`)
     name: str | None = None
     split: str = "train"
     revision: str | None = None
@@ -69,10 +82,13 @@ class SamplingConfig:
     fraction_per_class: float | None = None  # instead: this share of each class (stratified, >= 1 row each)
     seed: int = 0
     rest_as_unlabeled: bool = False  # the rows not drawn join the unlabeled pool, labels dropped
+    rows_from: str | None = None  # instead: exactly the rows listed in a run's labeled_rows.jsonl (a run dir or the file)
+
+    WAYS: ClassVar[tuple[str, ...]] = ("num_per_class", "num_examples", "fraction_per_class", "rows_from")  # set one
 
     def draws(self) -> bool:
         """Whether a subset of the labeled rows is drawn (otherwise every row is kept)."""
-        return any(v is not None for v in (self.num_per_class, self.num_examples, self.fraction_per_class))
+        return any(getattr(self, way) is not None for way in self.WAYS)
 
 
 @dataclass
@@ -95,8 +111,8 @@ class ViewConfig:
     `pipeline` lists registered operations applied in order, e.g. `[back_translation, word_swap(0.1),
     token_dropout(0.1)]` (ssl_text/augment/registry.py). Without it, the simple form below applies:
     `aug_columns` names precomputed augmentation columns (e.g. back-translations `aug_0`,
-    `aug_1`); when the unlabeled data has them one is drawn per example, otherwise the
-    original text is used. Crop and BLOSUM substitution, then token dropout (mask and/or
+    `aug_1`); one is drawn per example, and a named column the unlabeled data lacks stops the
+    run. Crop and BLOSUM substitution, then token dropout (mask and/or
     delete) follow on the fly. A view uses one form, not both.
     """
 
@@ -149,8 +165,9 @@ class TrainerConfig:
     log_every: int = 10
     seed: int = 0
     progress_bar: bool = True
-    select_metric: str = "accuracy"  # validation metric used to pick the best model
+    select_metric: str | None = None  # validation metric that picks the best model; null: the task's (accuracy; ner: f1)
     max_nonfinite_steps: int = 10  # consecutive non-finite losses before the run stops
+    num_threads: int | Literal["auto"] = "auto"  # torch CPU threads per process; `auto`: see README, "Threads"
     collapse_tv_bound: float = 0.5  # warn when pseudo-labels drift this far (total variation) from the prior
     ema_decay: float | None = None  # keep an EMA of the weights (mean teacher needs one)
     evaluate_ema: bool = False  # evaluate and save the EMA weights instead of the raw ones
@@ -186,8 +203,54 @@ class RunConfig:
 # ---------------------------------------------------------------------------------------
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+_IN_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false", type(None): "null"}
+
+
+def _in_words(tp: Any) -> str:
+    """What a value of the annotation `tp` is, as an error message says it: `int | Literal['auto']` is
+    "an integer or 'auto'", `DatasetSpec | None` "a mapping of DatasetSpec fields or null"."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_in_words(arg) for arg in typing.get_args(tp))
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        return repr(choices[0]) if len(choices) == 1 else f"one of {list(choices)}"
+    if origin is list:
+        return "a list"
+    if origin is dict:
+        return "a mapping"
+    if dataclasses.is_dataclass(tp):
+        return f"a mapping of {tp.__name__} fields"
+    return _IN_WORDS.get(tp) or getattr(tp, "__name__", str(tp))
+
+
+def _coerce_union(value: Any, tp: Any, key: str, source: str) -> Any:
+    """The first member of the union `tp` that takes `value`; when none does, the error of the member of the
+    value's own type (it names the key inside a section, an item of a list, a NaN), else what `tp` expects in words."""
+    if value is None and type(None) in typing.get_args(tp):
+        return None
+    members = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+    inner = None
+    for arg in members:
+        try:
+            return _coerce(value, arg, key, source)
+        except ConfigError as err:
+            if inner is None and _has_type(value, arg):
+                inner = err
+    if inner is not None:
+        raise inner
+    found = "" if all(typing.get_origin(arg) is Literal for arg in members) else f" ({type(value).__name__})"
+    raise ConfigError(f"{source}: `{key}` is {value!r}{found}; expected {_in_words(tp)}.")
+
+
+def _has_type(value: Any, tp: Any) -> bool:
+    """Whether `value` has the type that `tp` asks for (a mapping for a section or a dict, a list for a list, a
+    float for a float), so that what `tp` refuses in it (a key inside, an item, NaN) is the precise error."""
+    if isinstance(value, dict):
+        return dataclasses.is_dataclass(tp) or typing.get_origin(tp) is dict
+    if isinstance(value, list):
+        return typing.get_origin(tp) is list
+    return type(value) is tp
 
 
 def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
@@ -196,20 +259,7 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None:
-            if type(None) in args:
-                return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key, source)
-            except ConfigError:
-                continue
-        raise ConfigError(
-            f"{source}: `{key}` is {value!r} ({type(value).__name__}); expected {_type_name(tp)}."
-        )
+        return _coerce_union(value, tp, key, source)
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices:
@@ -233,15 +283,29 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
         if key_tp is str:
             return {str(k): _coerce(v, val_tp, f"{key}.{k}", source) for k, v in value.items()}
         return {k: _coerce(v, val_tp, f"{key}.{k}", source) for k, v in value.items()}
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if tp in (int, float) and isinstance(value, bool):
-        raise ConfigError(f"{source}: `{key}` is {value!r} (bool); expected {tp.__name__}.")
+    if tp is float:
+        return _finite_float(value, key, source)
+    if tp is int and isinstance(value, bool):
+        raise ConfigError(f"{source}: `{key}` is {value!r} (bool); expected int.")
     if isinstance(tp, type) and not isinstance(value, tp):
         raise ConfigError(
             f"{source}: `{key}` is {value!r} ({type(value).__name__}); expected {tp.__name__}."
         )
     return value
+
+
+def _finite_float(value: Any, key: str, source: str) -> float:
+    """A finite float from a number or a float literal: YAML 1.1 reads `1e-3` (no dot) as a string."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(f"{source}: `{key}` is {value!r} (str); expected float.") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{source}: `{key}` is {value!r} ({type(value).__name__}); expected float.")
+    if not math.isfinite(value):
+        raise ConfigError(f"{source}: `{key}` is {value}; expected a finite number.")
+    return float(value)
 
 
 def from_dict(cls: type, raw: dict, source: str = "<config>", prefix: str = "") -> Any:
@@ -297,8 +361,37 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
+def blame_override(err: ConfigError, source: str, overrides: list[str]) -> ConfigError | None:
+    """`err`, raised on the file `source` merged with `overrides`, restated with the override it is about as its source.
+
+    An error names its keys in backticks: when one of them was set on the command line (or lies under a key that
+    was), or the first one is a section an override created, the override is to blame, not the file. None: the file.
+    """
+    message = str(err)
+    keys = re.findall(r"`([^`=\s]+)`", message)
+    set_by = [(item.split("=", 1)[0], item) for item in reversed(overrides)]  # the last one given wins
+    for key in keys:
+        for dotted, item in set_by:
+            if key == dotted or key.startswith((f"{dotted}.", f"{dotted}[")):
+                return _restated(message, source, item)
+    for dotted, item in set_by:
+        if keys and dotted.startswith(f"{keys[0]}."):
+            return _restated(message, source, item)
+    return None
+
+
+def _restated(message: str, source: str, item: str) -> ConfigError:
+    prefix = f"{source}: "
+    rest = message[len(prefix):] if message.startswith(prefix) else message
+    return ConfigError(f"command-line override `{item}`: {rest}")
+
+
 def read_yaml(path: str | Path) -> dict:
     path = Path(path)
+    if path.is_dir():
+        found = sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml"))
+        example = f", e.g. {found[0]}" if found else " (this folder holds none)"
+        raise ConfigError(f"config file {path} is a directory; pass the path to a YAML file{example}.")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; pass the path to a YAML file.")
     raw = yaml.safe_load(path.read_text()) or {}
@@ -309,20 +402,21 @@ def read_yaml(path: str | Path) -> dict:
 
 def validate(cfg: RunConfig, source: str) -> None:
     """Every check the config's own values allow (ranges, intervals, trackers, Hub ids), before any data or model loads."""
-    t = cfg.trainer
-    for key in ("max_steps", "lb_batch_size", "mu", "eval_batch_size", "gradient_accumulation_steps"):
-        if getattr(t, key) <= 0:
-            raise ConfigError(
-                f"{source}: `trainer.{key}` is {getattr(t, key)}; expected a positive integer."
-            )
+    validate_trainer(cfg.trainer, source)
     sampling = cfg.data.sampling
-    ways = [k for k in ("num_per_class", "num_examples", "fraction_per_class") if getattr(sampling, k) is not None]
+    ways = [k for k in sampling.WAYS if getattr(sampling, k) is not None]
     if len(ways) > 1:
         raise ConfigError(
             f"{source}: {' and '.join(f'`data.sampling.{k}`' for k in ways)} are set together; keep one (num_per_class "
-            "draws that many per class, num_examples that many at random, fraction_per_class that share of each class) "
-            f"and set the others to null, e.g. `data.sampling.{ways[0]}=null`."
+            "draws that many per class, num_examples that many at random, fraction_per_class that share of each class, "
+            f"rows_from takes the rows another run drew) and set the others to null, e.g. `data.sampling.{ways[0]}=null`."
         )
+    if sampling.rows_from is not None and not sampling.rows_from.strip():
+        raise ConfigError(
+            f"{source}: `data.sampling.rows_from` is empty; give a run directory or its {LABELED_ROWS_FILE}, or null."
+        )
+    if sampling.seed < 0:
+        raise ConfigError(f"{source}: `data.sampling.seed` is {sampling.seed}; expected an integer >= 0 (numpy refuses negative seeds).")
     for key in ("num_per_class", "num_examples"):
         if getattr(sampling, key) is not None and getattr(sampling, key) <= 0:
             raise ConfigError(f"{source}: `data.sampling.{key}` is {getattr(sampling, key)}; expected a positive integer.")
@@ -338,17 +432,68 @@ def validate(cfg: RunConfig, source: str) -> None:
         raise ConfigError(
             f"{source}: `data.unlabeled.shuffle_buffer` is {unlabeled.shuffle_buffer}; expected a positive number of rows, e.g. 10000."
         )
-    _validate_trackers(t.report_to, source)
-    if t.ema_decay is not None and not 0.0 < t.ema_decay < 1.0:
-        raise ConfigError(f"{source}: `trainer.ema_decay` is {t.ema_decay}; expected a value in (0, 1), e.g. 0.999.")
-    if t.layer_decay is not None and not 0.0 < t.layer_decay <= 1.0:
-        raise ConfigError(f"{source}: `trainer.layer_decay` is {t.layer_decay}; expected a value in (0, 1], e.g. 0.65.")
-    if t.evaluate_ema and t.ema_decay is None:
-        raise ConfigError(f"{source}: `trainer.evaluate_ema` is true but `trainer.ema_decay` is not set; set it, e.g. 0.999.")
     _validate_hub(cfg.hub, source)
     check = getattr(cfg.algorithm, "validate", None)
     if check is not None:
         check(source)
+
+
+# trainer counts and intervals (in optimizer steps): each must be a positive integer; the text says what it counts
+_POSITIVE_TRAINER_INTS = {
+    "max_steps": "optimizer steps",
+    "lb_batch_size": "labeled examples per batch",
+    "mu": "unlabeled examples per labeled one",
+    "eval_batch_size": "examples per evaluation batch",
+    "gradient_accumulation_steps": "batches per optimizer step",
+    "eval_every": "steps between evaluations",
+    "save_every": "steps between checkpoints",
+    "log_every": "steps between log lines",
+    "keep_checkpoints": "checkpoints kept",
+    "max_nonfinite_steps": "non-finite losses in a row before the run stops",
+}
+
+
+def validate_trainer(t: TrainerConfig, source: str) -> None:
+    """The ranges of the `trainer` section (its floats are finite already: `_coerce` refuses NaN and inf)."""
+    defaults = TrainerConfig()
+    for key, counts in _POSITIVE_TRAINER_INTS.items():
+        if getattr(t, key) <= 0:
+            raise ConfigError(
+                f"{source}: `trainer.{key}` is {getattr(t, key)}; expected a positive integer ({counts}), "
+                f"e.g. {getattr(defaults, key)}."
+            )
+    if t.seed < 0:
+        raise ConfigError(f"{source}: `trainer.seed` is {t.seed}; expected an integer >= 0 (numpy refuses negative seeds).")
+    if t.learning_rate <= 0:
+        raise ConfigError(
+            f"{source}: `trainer.learning_rate` is {t.learning_rate}; expected a positive value, e.g. {defaults.learning_rate}."
+        )
+    if t.weight_decay < 0:
+        raise ConfigError(f"{source}: `trainer.weight_decay` is {t.weight_decay}; expected a value >= 0, e.g. {defaults.weight_decay}.")
+    if not 0.0 <= t.warmup_ratio < 1.0:
+        raise ConfigError(
+            f"{source}: `trainer.warmup_ratio` is {t.warmup_ratio}; expected the share of `trainer.max_steps` spent "
+            f"warming up, in [0, 1), e.g. {defaults.warmup_ratio}."
+        )
+    if t.max_grad_norm is not None and t.max_grad_norm <= 0:
+        raise ConfigError(
+            f"{source}: `trainer.max_grad_norm` is {t.max_grad_norm}; expected a positive value (e.g. "
+            f"{defaults.max_grad_norm}), or null to turn gradient clipping off."
+        )
+    if not 0.0 < t.collapse_tv_bound <= 1.0:
+        raise ConfigError(
+            f"{source}: `trainer.collapse_tv_bound` is {t.collapse_tv_bound}; expected a total variation distance "
+            f"in (0, 1], e.g. {defaults.collapse_tv_bound} (1 never warns)."
+        )
+    if t.num_threads != "auto" and t.num_threads <= 0:
+        raise ConfigError(f"{source}: `trainer.num_threads` is {t.num_threads}; expected a positive integer or 'auto'.")
+    if t.layer_decay is not None and not 0.0 < t.layer_decay <= 1.0:
+        raise ConfigError(f"{source}: `trainer.layer_decay` is {t.layer_decay}; expected a value in (0, 1], e.g. 0.65.")
+    if t.ema_decay is not None and not 0.0 < t.ema_decay < 1.0:
+        raise ConfigError(f"{source}: `trainer.ema_decay` is {t.ema_decay}; expected a value in (0, 1), e.g. 0.999.")
+    if t.evaluate_ema and t.ema_decay is None:
+        raise ConfigError(f"{source}: `trainer.evaluate_ema` is true but `trainer.ema_decay` is not set; set it, e.g. 0.999.")
+    _validate_trackers(t.report_to, source)
 
 
 def _validate_trackers(names: list[str], source: str) -> None:
@@ -383,8 +528,6 @@ def _validate_hub(hub: HubConfig, source: str) -> None:
 
 def save_config(cfg: RunConfig, path: str | Path) -> None:
     """Write the resolved config through a temporary file and a rename: a kill never leaves half a config."""
-    import os
-
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -13,22 +13,25 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from ssl_text.config.seeds import derive_seed
 
 
 def pad_ids(sequences: list[list[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad to the longest sequence. Returns (input_ids [B, L], attention_mask [B, L])."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for i, seq in enumerate(sequences):
-        ids[i, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
-        mask[i, : len(seq)] = 1
-    return ids, mask
+    """Right-pad to the longest sequence. Returns (input_ids [B, L], attention_mask [B, L]).
+
+    The same tensors as `tokenizer.pad(..., padding_side="right")` (tests/test_data.py), but kept: it also pads
+    labels (-100) and word indices (-1), needs no tokenizer, and always pads right, as CLS pooling and the crop views assume."""
+    rows = [torch.as_tensor(seq, dtype=torch.long) for seq in sequences]
+    ids = pad_sequence(rows, batch_first=True, padding_value=pad_token_id)
+    lengths = torch.tensor([len(row) for row in rows])
+    return ids, (torch.arange(ids.shape[1]) < lengths[:, None]).long()
 
 
 def batch_generator(seed: int, salt: int, k: int) -> torch.Generator:
     """The generator of batch `k`'s random view noise: a function of (seed, salt, k) only, so resumable."""
-    return torch.Generator().manual_seed(hash((seed, salt, k)) & 0x7FFF_FFFF_FFFF)
+    return torch.Generator().manual_seed(derive_seed(seed, salt, k))
 
 
 class BatchStream:

@@ -131,6 +131,21 @@ def parse_fasta(lines: Iterable[str], source: str = "<fasta>") -> Iterator[tuple
         yield header, "".join(chunks)
 
 
+def record_lines(path: str) -> Iterator[int]:
+    """The header line (from 1) of each record `read_fasta` keeps (those with a sequence), for error messages."""
+    header_line, chunks = None, []
+    with _open(path) as handle:
+        for number, line in enumerate(handle, 1):
+            if line.startswith(">"):
+                if header_line is not None and normalize_sequence("".join(chunks)):
+                    yield header_line
+                header_line, chunks = number, []
+            elif line.strip() and not line.startswith(";"):
+                chunks.append(line.strip())
+    if header_line is not None and normalize_sequence("".join(chunks)):
+        yield header_line
+
+
 def _open(path: str):
     if path.endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")

@@ -1,34 +1,43 @@
 """Loading labeled, unlabeled and evaluation text from the Hub or local files.
 
 The data layer knows nothing of algorithms: it turns `DatasetSpec`s into `datasets.Dataset`s
-with a `text` column (and `label` ids where labels exist), checks them, and applies the
-benchmark protocol (N labels per class, the rest as the unlabeled pool).
+with a `text` column (and `label` ids where labels exist), checks them, and draws the
+benchmark protocol's labeled rows (N per class, N at random, a share per class; see `draw_labeled`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import dataclasses
 import glob
 import hashlib
 import html
 import os
 import re
+import typing
 from pathlib import Path
+from typing import Callable, Iterator
 
 import datasets
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ssl_text.config import DataConfig, DatasetSpec
-from ssl_text.config.keys import ANALYSIS_LABEL
+from ssl_text.config.keys import ANALYSIS_LABEL  # noqa: F401  (older imports of it from here; new code: config.keys)
+from ssl_text.config.schema import DataFormat
+from ssl_text.data.fasta import FASTA_EXTENSIONS, FastaError, is_fasta_path, load_fasta, record_lines
 
-_EXTENSION_BUILDERS = {
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".json": "json",
-    ".jsonl": "json",
-    ".parquet": "parquet",
-    ".txt": "text",
-    ".arrow": "arrow",
-}
+# How each `format` is read by `datasets`, and the format a file suffix stands for when a spec sets none.
+_BUILDERS = {"csv": "csv", "tsv": "csv", "json": "json", "jsonl": "json", "parquet": "parquet", "text": "text", "arrow": "arrow"}
+SUFFIX_FORMATS = {
+    ".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet", ".txt": "text", ".arrow": "arrow"
+}  # fmt: skip
+# CoNLL files (`word ... tag` lines) as `task: ner` reads them; other tasks read `.txt` one row per line.
+CONLL_SUFFIXES = (".txt", ".conll", ".iob", ".iob2", ".bio")
+DATA_FORMATS = typing.get_args(DataFormat)
+SAVE_TO_DISK_FILES = ("dataset_info.json", "state.json", "dataset_dict.json")  # one of them marks a save_to_disk folder
 
 
 # Streamed text/JSON files are read in chunks of this many bytes: with datasets' default, 10 MB, a pass
@@ -36,8 +45,46 @@ _EXTENSION_BUILDERS = {
 STREAM_CHUNK_BYTES = 1 << 20
 
 
+SHOWN_ROWS = 5  # rows an error message points at
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
 class DataError(ValueError):
     """The data does not match its spec; the message says what was found and what to do."""
+
+
+def known_suffixes() -> str:
+    """Every file suffix whose format ssl-text infers, for error messages."""
+    fasta = ", ".join(FASTA_EXTENSIONS)
+    return f"{', '.join(SUFFIX_FORMATS)}; FASTA {fasta} (also .gz); CoNLL {', '.join(CONLL_SUFFIXES)} (task: ner)"
+
+
+def _format_of_file(path: str) -> str | None:
+    return "fasta" if is_fasta_path(path) else SUFFIX_FORMATS.get(Path(path).suffix.lower())
+
+
+def _looks_local(spec: DatasetSpec) -> bool:
+    """Whether a `path` that is no file must have meant one (and is then missing) rather than a Hub id."""
+    suffix = Path(spec.path).suffix.lower()
+    return (
+        spec.format not in (None, "hub")
+        or suffix in SUFFIX_FORMATS or suffix in CONLL_SUFFIXES or is_fasta_path(spec.path)
+        or spec.path.startswith((".", "/", "~"))
+    )  # fmt: skip
+
+
+def _is_saved_dataset(path: str) -> bool:
+    return os.path.isdir(path) and any(os.path.exists(os.path.join(path, name)) for name in SAVE_TO_DISK_FILES)
+
+
+def _directory_error(path: str) -> DataError:
+    entries = sorted(os.listdir(path))
+    held = f" (it holds {entries[:5]}{' ...' if len(entries) > 5 else ''})" if entries else " (it is empty)"
+    return DataError(
+        f"{path!r} is a directory, not a data file{held}. A folder is read only when `Dataset.save_to_disk` wrote it, "
+        f"and this one lacks what that writes ({' / '.join(SAVE_TO_DISK_FILES)}); point `path` at a file in it, or "
+        f"at several with a glob, e.g. `data_files: ['{path.rstrip('/')}/*.csv']`."
+    )
 
 
 def _local_files(spec: DatasetSpec) -> list[str] | None:
@@ -49,81 +96,106 @@ def _local_files(spec: DatasetSpec) -> list[str] | None:
             if not found:
                 raise DataError(f"data file {pattern!r} does not exist; check `data_files` of the spec.")
             files.extend(found)
-        return files
-    if os.path.isfile(spec.path):
-        return [spec.path]
-    if any(ch in spec.path for ch in "*?["):
-        found = sorted(glob.glob(spec.path))
-        if not found:
+    elif os.path.isfile(spec.path):
+        files = [spec.path]
+    elif os.path.isdir(spec.path):
+        raise _directory_error(spec.path)
+    elif any(ch in spec.path for ch in "*?["):
+        files = sorted(glob.glob(spec.path))
+        if not files:
             raise DataError(f"no file matches {spec.path!r}; check the `path` of the spec.")
-        return found
-    if Path(spec.path).suffix.lower() in _EXTENSION_BUILDERS or spec.path.startswith((".", "/", "~")):
+    elif _looks_local(spec):
         raise DataError(
             f"data file {spec.path!r} does not exist; give an existing local file or a Hub dataset id."
         )
-    return None
+    else:
+        return None
+    folders = [f for f in files if os.path.isdir(f)]
+    if folders:
+        raise _directory_error(folders[0])
+    return files
 
 
-def _builder_for(files: list[str], spec: DatasetSpec) -> tuple[str, dict]:
-    ext = Path(files[0]).suffix.lower()
-    builder = spec.path if spec.path in ("csv", "json", "parquet", "text", "arrow") else None
-    builder = builder or _EXTENSION_BUILDERS.get(ext)
-    if builder is None:
+def _inferred_format(spec: DatasetSpec, files: list[str]) -> str:
+    """The format of local files from their suffixes (or a builder name in `path`), when `format` is not set."""
+    by_suffix = {_format_of_file(f) for f in files}
+    if spec.path in (*_BUILDERS, "fasta"):  # `path: csv` with `data_files`; `.tsv` files stay tab-separated
+        found = by_suffix.pop() if len(by_suffix) == 1 else None
+        return found if found and _BUILDERS.get(found, found) == _BUILDERS.get(spec.path, spec.path) else spec.path
+    unknown = next((f for f in files if _format_of_file(f) is None), None)
+    if unknown is not None:
         raise DataError(
-            f"cannot tell the format of {files[0]!r} (extension {ext!r}); use one of "
-            f"{sorted(_EXTENSION_BUILDERS)} or set `path` to a builder name (csv, json, parquet)."
+            f"cannot tell the format of {unknown!r} from its suffix {Path(unknown).suffix.lower()!r}; the known suffixes "
+            f"are {known_suffixes()}. Set `format:` in the spec (one of {list(DATA_FORMATS)}), e.g. `format: conll` "
+            "for CoNLL files named otherwise."
         )
-    kwargs: dict = {}
-    if builder == "csv":
-        if ext == ".tsv":
-            kwargs["sep"] = "\t"
-        if spec.column_names:
-            kwargs["column_names"] = spec.column_names
-            kwargs["header"] = None
-    if spec.streaming and builder in ("text", "json"):
-        kwargs["chunksize"] = STREAM_CHUNK_BYTES
-    return builder, kwargs
+    if len(by_suffix) > 1:
+        raise DataError(
+            f"the spec names files of several formats ({sorted(by_suffix)}: {files[:3]}); use one format per spec, "
+            "e.g. one spec per format with `data_files`."
+        )
+    return by_suffix.pop()
 
 
-def load_spec(spec: DatasetSpec) -> datasets.Dataset | datasets.IterableDataset:
-    """Load the raw rows a spec names: a save_to_disk folder, local files, or a Hub dataset."""
-    fasta_files = _fasta_files(spec)
-    if fasta_files is not None:
-        return _load_fasta_spec(spec, fasta_files)
-    if os.path.isdir(spec.path) and (
-        os.path.exists(os.path.join(spec.path, "dataset_info.json"))
-        or os.path.exists(os.path.join(spec.path, "state.json"))
-        or os.path.exists(os.path.join(spec.path, "dataset_dict.json"))
-    ):
+def spec_source(spec: DatasetSpec) -> tuple[str, list[str] | None]:
+    """How a spec is read (its `format`, or the one inferred) and its local files: None for a save_to_disk
+    folder or a Hub dataset."""
+    if spec.format == "hub":
+        return "hub", None
+    if spec.format == "save_to_disk" or (spec.format is None and not spec.data_files and _is_saved_dataset(spec.path)):
+        if not os.path.exists(spec.path):
+            raise DataError(f"data folder {spec.path!r} does not exist; `format: save_to_disk` reads a folder written by `Dataset.save_to_disk`.")
+        if not _is_saved_dataset(spec.path):
+            what = "a file" if os.path.isfile(spec.path) else f"a directory that lacks {' / '.join(SAVE_TO_DISK_FILES)}"
+            raise DataError(
+                f"{spec.path!r} is {what}, but `format: save_to_disk` reads a folder written by `Dataset.save_to_disk`; "
+                f"point `path` at such a folder, or set `format` to the format of the files (one of {list(DATA_FORMATS)})."
+            )
+        return "save_to_disk", None
+    files = _local_files(spec)
+    if files is None:
+        return "hub", None
+    return spec.format or _inferred_format(spec, files), files
+
+
+def load_spec(spec: DatasetSpec, where: str | None = None) -> datasets.Dataset | datasets.IterableDataset:
+    """Load the raw rows a spec names: a save_to_disk folder, local files, or a Hub dataset.
+    `where` (the spec's slot, e.g. `data.test`) leads every error message."""
+    with naming_slot(where):
+        return _load_spec(spec)
+
+
+@contextlib.contextmanager
+def naming_slot(where: str | None):
+    """Lead the message of a `DataError` raised inside with the spec's slot (`data.test: ...`)."""
+    try:
+        yield
+    except DataError as err:
+        if where is None or str(err).startswith(f"{where}:"):
+            raise
+        raise DataError(f"{where}: {err}") from err
+
+
+def _load_spec(spec: DatasetSpec) -> datasets.Dataset | datasets.IterableDataset:
+    fmt, files = spec_source(spec)
+    if fmt == "fasta":
+        return _load_fasta_spec(spec, files)
+    if fmt == "conll":
+        raise DataError(
+            f"{spec.path!r} has `format: conll` (`word ... tag` lines), which only `task: ner` reads; for texts with "
+            f"one label each use another format ({', '.join(f for f in DATA_FORMATS if f != 'conll')})."
+        )
+    if fmt == "save_to_disk":
         ds = datasets.load_from_disk(spec.path)
         if isinstance(ds, datasets.DatasetDict):
             if spec.split not in ds:
                 raise DataError(f"{spec.path} has splits {list(ds)}, not {spec.split!r}; set `split`.")
             ds = ds[spec.split]
     else:
-        files = _local_files(spec)
         try:
-            if files is not None:
-                builder, kwargs = _builder_for(files, spec)
-                for file in files:
-                    _check_readable(file, builder)
-                try:
-                    ds = datasets.load_dataset(
-                        builder, data_files={"train": files}, split="train", streaming=spec.streaming, **kwargs
-                    )
-                except Exception as err:  # the builders raise many types; name the file and the cause
-                    raise DataError(
-                        f"could not read {files[0]!r}{' and others' if len(files) > 1 else ''} as {builder}: "
-                        f"{_root_cause(err)}. Check the file format (and `column_names` for a CSV without header)."
-                    ) from err
-            else:
-                ds = datasets.load_dataset(
-                    spec.path,
-                    spec.name,
-                    split=spec.split,
-                    revision=spec.revision,
-                    streaming=spec.streaming,
-                )
+            ds = _load_files(spec, fmt, files) if files is not None else datasets.load_dataset(
+                spec.path, spec.name, split=spec.split, revision=spec.revision, streaming=spec.streaming
+            )
         except (FileNotFoundError, ConnectionError, OSError) as err:
             offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1"
             hint = (
@@ -141,26 +213,31 @@ def load_spec(spec: DatasetSpec) -> datasets.Dataset | datasets.IterableDataset:
     return ds
 
 
-def _fasta_files(spec: DatasetSpec) -> list[str] | None:
-    """The FASTA files (.fa/.fasta/.faa, optionally .gz) a spec names, or None for any other source."""
-    from ssl_text.data.fasta import is_fasta_path
-
-    names = spec.data_files or [spec.path]
-    if not any(is_fasta_path(name) for name in names):
-        return None  # `fasta_label_regex` / `file_labels` are ignored (e.g. `ssl-text evaluate --data x.csv`)
-    files = _local_files(spec)
-    if files is None:
-        raise DataError(f"FASTA file {spec.path!r} does not exist; give an existing local file or glob.")
-    other = [f for f in files if not is_fasta_path(f)]
-    if other:
-        raise DataError(f"{other[0]!r} is not a FASTA file but is named with FASTA files; use one format per spec.")
-    return files
+def _load_files(spec: DatasetSpec, fmt: str, files: list[str]):
+    builder = _BUILDERS[fmt]
+    kwargs: dict = {}
+    if builder == "csv":
+        if fmt == "tsv":
+            kwargs["sep"] = "\t"
+        if spec.column_names:
+            kwargs["column_names"] = spec.column_names
+            kwargs["header"] = None
+    if spec.streaming and builder in ("text", "json"):
+        kwargs["chunksize"] = STREAM_CHUNK_BYTES
+    for file in files:
+        _check_readable(file, fmt, header=builder == "csv" and not spec.column_names)
+    try:
+        return datasets.load_dataset(builder, data_files={"train": files}, split="train", streaming=spec.streaming, **kwargs)
+    except Exception as err:  # the builders raise many types; name the file and the cause
+        raise DataError(
+            f"could not read {files[0]!r}{' and others' if len(files) > 1 else ''} as {fmt}: "
+            f"{_root_cause(err)}. Check the file format (`format:` in the spec, and `column_names` for a CSV "
+            "without header)."
+        ) from err
 
 
 def _load_fasta_spec(spec: DatasetSpec, files: list[str]):
     """FASTA files as a Dataset with id, description, sequence, text (= sequence) and label columns."""
-    from ssl_text.data.fasta import FastaError, load_fasta
-
     try:
         ds, _ = load_fasta(files, spec.fasta_label_regex, spec.file_labels)
     except (FastaError, re.error) as err:
@@ -191,11 +268,13 @@ def _root_cause(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _check_readable(path: str, builder: str) -> None:
-    """Refuse empty files and text files that are not UTF-8, naming the file and the fix."""
+def _check_readable(path: str, fmt: str, header: bool) -> None:
+    """Refuse empty files, text files that are not UTF-8 and tables without rows, naming the file and the fix."""
     if os.path.getsize(path) == 0:
         raise DataError(f"data file {path!r} is empty; point the spec at a file with rows.")
-    if builder not in ("csv", "json", "text"):
+    if fmt in ("parquet", "arrow"):
+        if fmt == "parquet" and _parquet_rows(path) == 0:
+            raise DataError(f"data file {path!r} has columns but no rows; point the spec at a file with rows.")
         return
     with open(path, "rb") as f:
         head = f.read(1 << 20)
@@ -207,6 +286,118 @@ def _check_readable(path: str, builder: str) -> None:
                 f"data file {path!r} is not UTF-8 text (byte {head[err.start]:#04x} at offset {err.start}); "
                 f"re-encode it, e.g. `iconv -f latin1 -t utf-8 {path} > fixed.csv`."
             ) from None
+    if fmt in ("csv", "tsv") and not _has_csv_record(path, fmt, header):
+        only = "a header line but " if header else ""
+        raise DataError(
+            f"data file {path!r} has {only}no rows; add rows, or drop the file from the spec"
+            + ("." if header else " (with `column_names`, the first line is a row, not a header).")
+        )
+    if fmt in ("json", "jsonl") and (not head.strip() or re.fullmatch(rb"\s*\[\s*\]\s*", head)):
+        raise DataError(f"data file {path!r} holds no records; add rows, or drop the file from the spec.")
+
+
+def _parquet_rows(path: str) -> int | None:
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (pa.ArrowException, OSError):  # not Parquet after all: the loader names the file and the cause
+        return None
+
+
+def _has_csv_record(path: str, fmt: str, header: bool) -> bool:
+    try:
+        return next(iter(_csv_record_lines(path, fmt, header)), None) is not None
+    except csv.Error:  # e.g. a field beyond the csv module's size limit, which pandas reads: leave it to the loader
+        return True
+
+
+# ---------------------------------------------------------------------------------------
+# Where a row is: editor line numbers for errors
+# ---------------------------------------------------------------------------------------
+
+
+def _csv_record_lines(path: str, fmt: str, header: bool) -> Iterator[int]:
+    """The line (from 1) on which each CSV/TSV data record starts; blank lines are skipped, as pandas does."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        reader = csv.reader(f, delimiter="\t" if fmt == "tsv" else ",")
+        end = 0
+        for record in reader:
+            start, end = end + 1, reader.line_num
+            if not record:
+                continue
+            if header:
+                header = False
+                continue
+            yield start
+
+
+def _row_places(path: str, fmt: str, spec: DatasetSpec) -> Iterator[tuple[str, int]]:
+    """("line", N) or ("row", N), both counting from 1, for each row `datasets` reads from one file, in order."""
+    if fmt in ("csv", "tsv"):
+        yield from (("line", n) for n in _csv_record_lines(path, fmt, header=not spec.column_names))
+    elif fmt == "fasta":
+        yield from (("line", n) for n in record_lines(path))
+    elif fmt == "text" or (fmt in ("json", "jsonl") and not _is_json_array(path)):
+        with open(path, encoding="utf-8", errors="replace") as f:
+            yield from (("line", n) for n, line in enumerate(f, 1) if fmt == "text" or line.strip())
+    else:  # a JSON array, Parquet, Arrow: no lines to point at
+        rows = datasets.load_dataset(_BUILDERS[fmt], data_files=[path], split="train")
+        yield from (("row", n) for n in range(1, len(rows) + 1))
+
+
+def _is_json_array(path: str) -> bool:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read(4096).lstrip().startswith("[")
+
+
+def describe_places(files: list[str], places_of: Callable[[str], Iterator[tuple[str, int]]], rows: list[int]) -> str:
+    """`rows` (positions in the concatenated files) as `'a.csv' lines 8, 12; 'b.csv' line 3`, `places_of(file)`
+    giving ("line" or "row", number) for each row of one file."""
+    wanted, found, position = set(rows), {}, 0
+    for path in files:
+        for place in places_of(path):
+            if position in wanted:
+                found[position] = (path, *place)
+            position += 1
+            if len(found) == len(wanted):
+                break
+        if len(found) == len(wanted):
+            break
+    groups: dict[tuple[str, str], list[int]] = {}
+    for row in rows:
+        path, kind, number = found.get(row, ("", "row", row + 1))
+        groups.setdefault((path, kind), []).append(number)
+    return "; ".join(
+        f"{f'{path!r} ' if path else ''}{kind}{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
+        for (path, kind), numbers in groups.items()
+    )
+
+
+def describe_rows(spec: DatasetSpec, rows: list[int]) -> str:
+    """Where rows of `load_spec(spec)` (positions, from 0) are, as one finds them: `'d.csv' line 8` in the line
+    formats (CSV/TSV with their header, JSONL, text; a FASTA record's header line), else `'d.parquet' row 8`
+    counting from 1, or `row 7 (counting from 0)` of a Hub dataset or save_to_disk folder."""
+    try:
+        fmt, files = spec_source(spec)
+        if files is None:
+            return f"{spec.path!r} row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))} (counting from 0)"
+        return describe_places(files, lambda path: _row_places(path, fmt, spec), _unfiltered(spec, rows))
+    except Exception:  # a location must never hide the error it is part of
+        return f"row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))} (counting from 0)"
+
+
+def _unfiltered(spec: DatasetSpec, rows: list[int]) -> list[int]:
+    """The positions of `rows` before `exclude_labels` dropped rows."""
+    if not spec.exclude_labels:
+        return rows
+    raw = _load_spec(dataclasses.replace(spec, exclude_labels=None, limit=None))
+    values = raw[spec.label_column] if isinstance(raw, datasets.Dataset) else (r[spec.label_column] for r in raw)
+    drop, kept = {str(v) for v in spec.exclude_labels}, []
+    for position, value in enumerate(values):
+        if str(value) not in drop:
+            kept.append(position)
+            if len(kept) > max(rows):
+                break
+    return [kept[row] for row in rows]
 
 
 # ---------------------------------------------------------------------------------------
@@ -270,7 +461,7 @@ def add_text_column(ds: datasets.Dataset, spec: DatasetSpec, where: str) -> data
     empty = [i for i, t in enumerate(ds["text"]) if not t]
     if empty:
         raise DataError(
-            f"{where}: {len(empty)} empty or null texts in {spec.path!r} (first rows: {empty[:5]}); "
+            f"{where}: {len(empty)} empty or null texts (first at {describe_rows(spec, empty[:SHOWN_ROWS])}); "
             "remove those rows or point `text_columns` at the column that holds the text."
         )
     return ds
@@ -281,9 +472,10 @@ def raw_label_values(ds: datasets.Dataset, spec: DatasetSpec, where: str) -> lis
     values = ds[spec.label_column]
     kinds = {type(v).__name__ for v in values if v is not None}
     if None in values:
+        missing = [i for i, v in enumerate(values) if v is None]
         raise DataError(
-            f"{where}: {values.count(None)} rows of {spec.path!r} have no label in {spec.label_column!r}; "
-            "remove them or move them to the unlabeled data."
+            f"{where}: {len(missing)} rows have no label in {spec.label_column!r} (first at "
+            f"{describe_rows(spec, missing[:SHOWN_ROWS])}); remove them or move them to the unlabeled data."
         )
     if len(kinds) > 1:
         raise DataError(
@@ -291,6 +483,10 @@ def raw_label_values(ds: datasets.Dataset, spec: DatasetSpec, where: str) -> lis
             "write every label the same way (all class names or all integer ids)."
         )
     return values
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, str) and _INTEGER.fullmatch(value.strip()) is not None
 
 
 def label_name_of(value, cfg: DataConfig) -> str:
@@ -303,11 +499,23 @@ def label_name_of(value, cfg: DataConfig) -> str:
     return str(value)
 
 
-def resolve_label_names(cfg: DataConfig, labeled_values: list) -> list[str]:
+def resolve_label_names(cfg: DataConfig, labeled_values: list, spec: DatasetSpec, where: str) -> list[str]:
+    """`data.label_names`, else the classes of `data.label_map`, else the labels seen, sorted. Labels that mix
+    numbers and class names (`1`, `business`) are refused there: each number would become a class of its own."""
     if cfg.label_names is not None:
         return list(cfg.label_names)
     if cfg.label_map is not None:
         return list(dict.fromkeys(cfg.label_map.values()))
+    distinct = list(dict.fromkeys(v for v in labeled_values if isinstance(v, str)))
+    numbers, names = [v for v in distinct if _is_number(v)], [v for v in distinct if not _is_number(v)]
+    if numbers and names:
+        raise DataError(
+            f"{where}: the label column {spec.label_column!r} of {spec.path!r} mixes numbers ({numbers[:3]}) and class "
+            f"names ({names[:3]}), so each number would train as a class of its own. Map every raw value to its "
+            f"class with `data.label_map`, e.g. {{'{numbers[0]}': {names[0]}, {names[0]}: {names[0]}}}, or list the "
+            "classes in `data.label_names` (a row with another label is then refused, with its line), or write "
+            "every label the same way."
+        )
     return sorted({label_name_of(v, cfg) for v in labeled_values})
 
 
@@ -319,7 +527,7 @@ def add_label_ids(ds, spec: DatasetSpec, cfg: DataConfig, label_names: list[str]
         name = label_name_of(value, cfg)
         if name not in label2id:
             raise DataError(
-                f"{where}: row {row} has label {value!r}, which is not in the label set {label_names}; "
+                f"{where}: {describe_rows(spec, [row])} has label {value!r}, which is not in the label set {label_names}; "
                 "fix the row, or list every class in `data.label_names` / `data.label_map`."
             )
         ids.append(label2id[name])
@@ -400,17 +608,6 @@ def tokenize_column(
     return dataset.map(encode, batched=True, desc=f"tokenize {column}")
 
 
-def split_labeled(labeled: datasets.Dataset, sampling) -> tuple[datasets.Dataset, datasets.Dataset | None]:
-    """The benchmark protocol on a labeled set: (the drawn rows, the rest as an unlabeled pool whose labels
-    are kept aside as `analysis_label`, or None when `rest_as_unlabeled` is off or nothing was drawn)."""
-    drawn = draw_labeled(labeled, sampling)
-    if drawn is None:
-        return labeled, None
-    chosen, rest = drawn
-    pool = labeled.select(rest).rename_column("label", ANALYSIS_LABEL) if sampling.rest_as_unlabeled else None
-    return labeled.select(chosen), pool
-
-
 def _fingerprints(texts: list[str]) -> set[str]:
     return {hashlib.sha1(t.strip().lower().encode()).hexdigest() for t in texts}
 
@@ -425,11 +622,17 @@ def check_unlabeled_is_new(unlabeled_texts: list[str], labeled_texts: list[str],
         )
 
 
-def check_no_overlap(train_texts: list[str], eval_texts: list[str], where: str) -> None:
+LABELED_DATA = "the labeled training data"
+
+
+def check_no_overlap(train_texts: list[str], eval_texts: list[str], where: str, other: str = LABELED_DATA) -> None:
+    """Refuse evaluation texts that the run also trains on: `other` says which training texts (labeled, or the
+    unlabeled pool, whose texts a model learns from through its own pseudo-labels)."""
     shared = _fingerprints(train_texts) & _fingerprints(eval_texts)
     if shared:
+        example = next(t for t in eval_texts if _fingerprints([t]) <= shared)
         raise DataError(
-            f"{where}: {len(shared)} texts also appear in the labeled training data; evaluating on "
+            f"{where}: {len(shared)} texts also appear in {other} (e.g. {example[:80]!r}); evaluating on "
             "them overstates accuracy. Remove them from one of the two sets."
         )
 

@@ -13,7 +13,8 @@ the corpus has them), computed row by row as the corpus is read:
 
 Checks that would read the whole corpus run on its first `PREFIX_ROWS` rows: the columns
 exist, no text is empty, analysis labels are in the label set, and not every text is a
-labeled one. Past the prefix, rows with an empty text are skipped.
+labeled one; the evaluation splits are checked against those texts and the pool's. Past the
+prefix, rows with an empty text are skipped.
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ WHERE = "data.unlabeled"
 
 def stream_unlabeled(
     cfg: DataConfig, label_names: list[str], labeled_texts: list[str], pool: datasets.Dataset | None
-) -> datasets.IterableDataset:
-    """The unlabeled rows of `cfg` (the `rest_as_unlabeled` `pool` first, if any) as a lazy stream."""
+) -> tuple[datasets.IterableDataset, list[str]]:
+    """The unlabeled rows of `cfg` (the `rest_as_unlabeled` `pool` first, if any) as a lazy stream, and the
+    texts read up front (the pool's and the checked prefix's), which no evaluation text may repeat."""
     spec = cfg.unlabeled
-    raw = load_spec(spec)
-    prefix = checked_prefix(raw, cfg, label_names, labeled_texts)
+    raw = load_spec(spec, WHERE)
+    prefix, prefix_texts = checked_prefix(raw, cfg, label_names, labeled_texts)
     with_labels = bool(spec.label_column) and spec.label_column in prefix.column_names
     carried = [c for c in prefix.column_names if c == PSEUDO_TARGET or c.startswith("aug_")]
     features = datasets.Features({"text": datasets.Value("string")})
@@ -73,11 +75,14 @@ def stream_unlabeled(
         with_indices=True,
         features=datasets.Features({**features, INDEX: datasets.Value("int64")}),
     )
-    return indexed.skip(0)  # fixes the order of the sources, hence each row's index (see the module docstring)
+    read = (list(pool["text"]) if pool is not None else []) + list(prefix_texts)
+    return indexed.skip(0), read  # skip(0) fixes the order of the sources, hence each row's index (module docstring)
 
 
-def checked_prefix(raw, cfg: DataConfig, label_names: list[str], labeled_texts: list[str]) -> datasets.Dataset:
-    """The first `PREFIX_ROWS` raw rows, in memory, after the checks the in-memory path runs on every row."""
+def checked_prefix(
+    raw, cfg: DataConfig, label_names: list[str], labeled_texts: list[str]
+) -> tuple[datasets.Dataset, list[str]]:
+    """The first `PREFIX_ROWS` raw rows, in memory, after the checks the in-memory path runs on every row; and their texts."""
     spec = cfg.unlabeled
     prefix = datasets.Dataset.from_list(list(raw.take(PREFIX_ROWS)))
     if len(prefix) == 0:
@@ -87,7 +92,7 @@ def checked_prefix(raw, cfg: DataConfig, label_names: list[str], labeled_texts: 
     if spec.label_column and spec.label_column in prefix.column_names:
         add_label_ids(texts, spec, cfg, label_names, where, ANALYSIS_LABEL)
     check_unlabeled_is_new(texts["text"], labeled_texts, spec, f"each of the first {len(prefix)} texts")
-    return prefix
+    return prefix, texts["text"]
 
 
 def analysis_label_id(value, label2id: dict[str, int], cfg: DataConfig) -> int:

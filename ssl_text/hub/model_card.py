@@ -3,6 +3,8 @@
 Everything in the card comes from the run: the resolved config (config.yaml), metrics.json
 (written by `ssl-text train`) and the selected model's label names. The YAML front matter is built
 with `huggingface_hub.ModelCardData`, evaluation results as `EvalResult`s (the `model-index`).
+Every finished run writes its card as best/README.md; `ssl-text card RUN_DIR` prints it, and a push
+regenerates it for the repo it names.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from ssl_text.augment.registry import view_steps
 from ssl_text.config import DatasetSpec, RunConfig, read_yaml
-from ssl_text.config.keys import CONFIG_FILE, METRICS_FILE
+from ssl_text.config.keys import BEST, CONFIG_FILE, LABELED_ROWS_FILE, METRICS_FILE
 from ssl_text.training.run_config import parse_config
+from ssl_text.training.run_dir import RunDirError
 
 # `packaged:<name>` models (see ssl_text/models/resolve.py) and the Hub repos they were copied from.
 PACKAGED_HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
@@ -76,12 +79,22 @@ def algorithm_description(name: str) -> str:
     return " ".join(paragraph.split()).replace("|", "/") or name
 
 
-def load_run_info(run_dir: Path) -> tuple[RunConfig, dict, list[str]]:
+def missing_run_files(run_dir: Path, metrics_given: bool = False) -> list[str]:
+    """What a finished run directory lacks of best/, config.yaml and metrics.json (empty when it is complete);
+    `metrics_given`: the run's metrics are at hand, not yet written (the metrics file marks a run finished, so it
+    comes last)."""
+    wanted = (CONFIG_FILE,) if metrics_given else (CONFIG_FILE, METRICS_FILE)
+    missing = [name for name in wanted if not (run_dir / name).is_file()]
+    return missing + ([] if (run_dir / BEST).is_dir() else [f"{BEST}/"])
+
+
+def load_run_info(run_dir: Path, metrics: dict | None = None) -> tuple[RunConfig, dict, list[str]]:
     cfg = parse_config(read_yaml(run_dir / CONFIG_FILE), str(run_dir / CONFIG_FILE))
-    metrics = json.loads((run_dir / METRICS_FILE).read_text())
+    if metrics is None:
+        metrics = json.loads((run_dir / METRICS_FILE).read_text())
     labels = metrics.get("label_names")
     if not labels:
-        config = json.loads((run_dir / "best" / "config.json").read_text())
+        config = json.loads((run_dir / BEST / "config.json").read_text())
         id2label = config.get("id2label", {})
         labels = [id2label[k] for k in sorted(id2label, key=int)]
     return cfg, metrics, list(labels)
@@ -160,37 +173,47 @@ def _fmt(value) -> str:
     return f"`{value}`" if isinstance(value, str) else str(value)
 
 
-def _usage(task_type: str, repo_id: str, run_dir: Path) -> str:
-    """How to load the model: a `transformers.pipeline` call, or ssl-text for projection-head classifiers."""
+def _usage(task_type: str, model: str, run_dir: Path, local: bool = False, max_length: int | None = None) -> str:
+    """How to load the model (`model`: a Hub id, or with `local` the folder of this card as seen from the run's
+    parent): a `transformers.pipeline` call, or ssl-text for projection-head classifiers."""
     from ssl_text.models.projection import is_projection_classifier
-    from ssl_text.training.trainer import BEST
 
+    where = (
+        f"From the folder that holds the run (`{model}` is this card's folder; once pushed, use the Hub id):\n\n"
+        if local
+        else ""
+    )
+    cut = f"  # longer texts are cut to {max_length} tokens, as in training" if max_length else ""
     if is_projection_classifier(run_dir / BEST):
+        folder = f'"{model}"' if local else f'snapshot_download("{model}")'
+        download = "" if local else "from huggingface_hub import snapshot_download\n"
         return f"""This classifier sits on a layer of a SimCLRv2 projection head (`model.projection_head_layers` > 0),
-which `transformers` has no class for; load it with ssl-text:
+which `transformers` has no class for; load it with ssl-text.
 
-```python
-from huggingface_hub import snapshot_download
-from ssl_text.models.projection import load_projection_classifier
+{where}```python
+{download}from ssl_text.models.projection import load_projection_classifier
 
-model = load_projection_classifier(snapshot_download("{repo_id}"))
+model = load_projection_classifier({folder})
 ```"""
     if task_type == "token-classification":
-        return f"""```python
+        return f"""{where}```python
 from transformers import pipeline
 
-ner = pipeline("token-classification", model="{repo_id}", aggregation_strategy="simple")
+ner = pipeline("token-classification", model="{model}", aggregation_strategy="simple")
 ner("Put the sentence to tag here.")
 ```"""
-    return f"""```python
+    return f"""{where}```python
 from transformers import pipeline
 
-classify = pipeline("{task_type}", model="{repo_id}")
+classify = pipeline("{task_type}", model="{model}", truncation=True){cut}
 classify("Put the text to classify here.")
 ```"""
 
 
-def _card_body(cfg: RunConfig, metrics: dict, labels: list[str], repo_id: str, task_type: str, run_dir: Path) -> str:
+def _card_body(
+    cfg: RunConfig, metrics: dict, labels: list[str], repo_id: str, task_type: str, run_dir: Path, local: bool = False
+) -> str:
+    """The card's text; `repo_id` names the model (and is what it loads from, unless `local`: then its best/ folder)."""
     from ssl_text.algorithms import algorithm_class
 
     algo = cfg.algorithm
@@ -203,13 +226,15 @@ def _card_body(cfg: RunConfig, metrics: dict, labels: list[str], repo_id: str, t
     num_labeled, num_unlabeled = metrics.get("num_labeled", "?"), metrics.get("num_unlabeled", 0)
     sampling = cfg.data.sampling
     drawn = (
-        f"{sampling.num_per_class} per class drawn" if sampling.num_per_class is not None
-        else f"{sampling.num_examples} drawn at random" if sampling.num_examples is not None
-        else f"{100 * sampling.fraction_per_class:g}% of each class drawn" if sampling.fraction_per_class is not None
+        f"{sampling.num_per_class} per class drawn with seed {sampling.seed}" if sampling.num_per_class is not None
+        else f"{sampling.num_examples} drawn at random with seed {sampling.seed}" if sampling.num_examples is not None
+        else f"{100 * sampling.fraction_per_class:g}% of each class drawn with seed {sampling.seed}"
+        if sampling.fraction_per_class is not None
+        else f"the rows another run drew, listed in its `{LABELED_ROWS_FILE}`" if sampling.rows_from is not None
         else None
     )
     sampled = (
-        f" ({drawn} with seed {sampling.seed}"
+        f" ({drawn}"
         + ("; the rest of the labeled file, labels removed, joined the unlabeled pool" if sampling.rest_as_unlabeled else "")
         + ")"
         if drawn
@@ -295,7 +320,7 @@ Labels: {label_text}.
 
 ## Use it
 
-{_usage(task_type, repo_id, run_dir)}
+{_usage(task_type, f"{repo_id}/{BEST}" if local else repo_id, run_dir, local, cfg.data.max_length)}
 
 ## Training
 
@@ -338,9 +363,21 @@ labeled and unlabeled examples, timings and hardware.
 """
 
 
-def build_model_card(run_dir: str | Path, repo_id: str) -> ModelCard:
+def build_model_card(run_dir: str | Path, repo_id: str | None = None, metrics: dict | None = None) -> ModelCard:
+    """The model card of a finished run. With `repo_id` (a push) it names and loads that Hub repo; without it (the
+    card in best/, `ssl-text card`) it names the config's `hub.repo_id` when that has a namespace, else the run
+    directory, loaded from its best/ folder. `metrics`: the run's, before its metrics file is written."""
     run_dir = Path(run_dir)
-    cfg, metrics, labels = load_run_info(run_dir)
+    missing = missing_run_files(run_dir, metrics_given=metrics is not None)
+    if missing:
+        raise RunDirError(
+            f"{run_dir} is not a finished ssl-text run (expected {BEST}/, {CONFIG_FILE} and {METRICS_FILE}; missing: "
+            f"{missing}); pass the output_dir of a completed run."
+        )
+    cfg, metrics, labels = load_run_info(run_dir, metrics)
+    configured = cfg.hub.repo_id if cfg.hub.repo_id and "/" in cfg.hub.repo_id else None
+    local = not (repo_id or configured)
+    repo_id = repo_id or configured or run_dir.resolve().name
     data = build_card_data(cfg, metrics, repo_id)
-    body = _card_body(cfg, metrics, labels, repo_id, data.pipeline_tag, run_dir)
+    body = _card_body(cfg, metrics, labels, repo_id, data.pipeline_tag, run_dir, local)
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")

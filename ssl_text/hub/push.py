@@ -8,6 +8,10 @@
   plots/*.png            training curves and confusion matrix, when the run has them,
   README.md              a model card generated from the run (see `ssl_text/hub/model_card.py`).
 
+Every finished run also writes these files into RUN_DIR/best (`write_model_folder`), so best/ is the
+same Hub-ready folder on disk; a push takes them from the run directory and regenerates the card
+for the repo it names.
+
 `ssl-text push-dataset DIR REPO_ID` uploads a `Dataset.save_to_disk` folder (for example the
 output of back-translation) as a Hub dataset: one parquet file per split and shard under data/,
 with a dataset card that declares the splits.
@@ -21,13 +25,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, HfApi, constants, get_token
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
-from ssl_text.config.keys import CONFIG_FILE, METRICS_FILE
+from ssl_text.config.keys import BEST, CONFIG_FILE, METRICS_FILE, MODEL_CARD_FILE, PLOTS_DIR
+from ssl_text.training.run_dir import write_text_atomic
 
 TOKEN_HELP = (
     "create a token with write access at https://huggingface.co/settings/tokens, then either "
@@ -120,25 +126,59 @@ def _commit(api: HfApi, repo_id: str, repo_type: str, operations: list, message:
 # ---------------------------------------------------------------------------------------
 
 
-def _run_files(run_dir: Path) -> list[tuple[str, Path]]:
-    """(path in the repo, local file) for everything a run publishes, except the card."""
-    from ssl_text.training.trainer import BEST
+def _run_files(run_dir: Path, metrics_given: bool = False) -> list[tuple[str, Path]]:
+    """(path in the repo, local file) for everything a run publishes, except the card: the model files of best/,
+    then the config, metrics and plots of the run directory (best/ holds copies of these, which are skipped).
+    `metrics_given`: the metrics are at hand, not yet in the run directory, and are left out."""
+    from ssl_text.hub.model_card import missing_run_files
 
-    best = run_dir / BEST
-    missing = [name for name in (CONFIG_FILE, METRICS_FILE) if not (run_dir / name).is_file()]
-    if not best.is_dir() or missing:
+    missing = missing_run_files(run_dir, metrics_given)
+    if missing:
         raise HubError(
-            f"{run_dir} is not a finished ssl-text run (expected best/, config.yaml and metrics.json; "
-            f"missing: {[*missing, *([] if best.is_dir() else ['best/'])]}); pass the output_dir of a completed run."
+            f"{run_dir} is not a finished ssl-text run (expected {BEST}/, {CONFIG_FILE} and {METRICS_FILE}; "
+            f"missing: {missing}); pass the output_dir of a completed run."
         )
-    files = [(p.relative_to(best).as_posix(), p) for p in sorted(best.rglob("*")) if p.is_file()]
+    best = run_dir / BEST
+    copies = {MODEL_CARD_FILE, *RUN_FILES.values()}
+    files = [
+        (name, p)
+        for p in sorted(best.rglob("*"))
+        if p.is_file()
+        and (name := p.relative_to(best).as_posix()) not in copies
+        and not name.startswith(f"{PLOTS_DIR}/")
+    ]
     if not any(name.endswith((".safetensors", ".bin")) for name, _ in files):
         raise HubError(f"{best} holds no model weights; the run did not save its selected model.")
-    files += [(target, run_dir / name) for name, target in RUN_FILES.items()]
-    plots = run_dir / "plots"
+    files += [
+        (target, run_dir / name) for name, target in RUN_FILES.items() if not (metrics_given and name == METRICS_FILE)
+    ]
+    plots = run_dir / PLOTS_DIR
     if plots.is_dir():
-        files += [(f"plots/{p.name}", p) for p in sorted(plots.glob("*.png"))]
+        files += [(f"{PLOTS_DIR}/{p.name}", p) for p in sorted(plots.glob("*.png"))]
     return files
+
+
+def write_model_folder(run_dir: str | Path, metrics: dict | None = None) -> Path:
+    """Complete a finished run's best/ into a Hub-ready model folder: the model card (README.md), the resolved
+    config (training_config.yaml), metrics.json and plots/ beside the model and tokenizer. Returns best/.
+
+    `metrics`: the run's final metrics, which the run writes to its metrics file (as `json.dumps(metrics,
+    indent=2)`) only after this folder is complete, since that file marks the run finished."""
+    from ssl_text.hub.model_card import build_model_card
+
+    run_dir = Path(run_dir)
+    best = run_dir / BEST
+    files = _run_files(run_dir, metrics_given=metrics is not None)
+    shutil.rmtree(best / PLOTS_DIR, ignore_errors=True)  # plots of an earlier finish
+    for name, path in files:
+        target = best / name
+        if path != target:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+    if metrics is not None:
+        write_text_atomic(best / RUN_FILES[METRICS_FILE], json.dumps(metrics, indent=2))
+    write_text_atomic(best / MODEL_CARD_FILE, str(build_model_card(run_dir, metrics=metrics)))
+    return best
 
 
 def push_run(
@@ -161,7 +201,7 @@ def push_run(
     card = build_model_card(run_dir, repo_id)
     metrics = json.loads((run_dir / METRICS_FILE).read_text())
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in files]
-    operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
+    operations.append(CommitOperationAdd(path_in_repo=MODEL_CARD_FILE, path_or_fileobj=str(card).encode()))
     _prepare_repo(api, repo_id, "model", private, revision)
     message = commit_message or f"ssl-text: {metrics.get('algorithm', 'model')} run {run_dir.name}"
     return _commit(api, repo_id, "model", operations, message, revision)

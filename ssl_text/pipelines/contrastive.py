@@ -37,15 +37,19 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.data import DataLoader
 
 from ssl_text.algorithms.base import LossOutput, TrainState
 from ssl_text.algorithms.losses import nt_xent
 from ssl_text.augment.pipeline import ViewContext, ViewPipeline
 from ssl_text.augment.registry import check_view
+from ssl_text.config.seeds import GLOBAL_SEED_BITS, derive_seed
 from ssl_text.data.batching import pad_ids
 from ssl_text.models.projection import ProjectionHead, _load_encoder, freeze_unused, pool, save_head
 
 VIEWS = "views"
+EVAL_VIEW_SALT = 7919  # held-out batch k draws its views from derive_seed(seed, EVAL_VIEW_SALT, k): the same at every evaluation
+EVAL_DROPOUT_SALT = 104729  # ... and its dropout from derive_seed(seed, EVAL_DROPOUT_SALT, k)
 
 
 def gathered_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float, gather=None, rank: int = 0,
@@ -80,6 +84,22 @@ def retrieval_hits(z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     return (sim.argmax(dim=-1) == positives).sum()
 
 
+def held_out_batches(accelerator, num_rows: int, batch_size: int):
+    """(k, start) of the held-out batches this process evaluates, batch k being rows [start, start + batch_size):
+    Accelerate's data loader deals batch k to process k % num_processes and, where the processes would get
+    unequal counts, repeats the first batches on the short ones; `batch_sums` then drops those repeats."""
+    batches = list(enumerate(range(0, num_rows, batch_size)))
+    loader = DataLoader(batches, batch_size=1, collate_fn=lambda items: items[0])  # one held-out batch per item
+    return accelerator.prepare_data_loader(loader, device_placement=False)
+
+
+def batch_sums(accelerator, sums: list) -> torch.Tensor:
+    """One held-out batch's sums (tensors or numbers), added over the processes by `gather_for_metrics` (which
+    drops a batch that `held_out_batches` repeated): with one process, exactly `sums`, in float32."""
+    row = torch.stack([torch.as_tensor(x, dtype=torch.float32, device=accelerator.device) for x in sums])
+    return accelerator.gather_for_metrics(row[None]).sum(dim=0)
+
+
 class ContrastiveModel(nn.Module):
     """encoder -> pooling -> projection head; `forward(input_ids, attention_mask)` returns z [B, D]."""
 
@@ -100,12 +120,7 @@ class ContrastiveModel(nn.Module):
 def load_encoder(task, path: str) -> nn.Module:
     """A bare encoder (`AutoModel`): from a checkpoint, or built from scratch by the task (`new:<size>`)."""
     if path.startswith("new:"):
-        from ssl_text.config import ConfigError
-
-        make = getattr(task, "new_masked_lm", None)
-        if make is None:
-            raise ConfigError(f"`model.name_or_path: {path}` (a model from scratch) exists for `task: protein` only.")
-        return make(path).base_model
+        return task.new_masked_lm(path).base_model
     return _load_encoder(path)
 
 
@@ -150,6 +165,7 @@ class ContrastiveObjective:
 
     views = (VIEWS,)
     select_metric = "neg_loss"  # the held-out NT-Xent loss, negated: higher is better
+    select_metrics = ("neg_loss", "retrieval_accuracy", "positive_cosine")  # what `evaluate` reports, higher better
     selected_on = "held-out NT-Xent loss"
 
     def __init__(self, config):
@@ -196,24 +212,19 @@ class ContrastiveObjective:
         net.head.eval()  # ... but BatchNorm uses its running statistics and does not update them
         devices = [accelerator.device] if accelerator.device.type == "cuda" else []
         totals = torch.zeros(5, device=accelerator.device)  # loss x anchors, anchors, hits, cosine sum, pairs
-        for k, start in enumerate(range(0, len(dataset), batch_size)):
-            if k % accelerator.num_processes != accelerator.process_index:
-                continue
-            generator = torch.Generator().manual_seed(hash((seed, 7919, k)) & 0x7FFF_FFFF_FFFF)
+        for k, start in held_out_batches(accelerator, len(dataset), batch_size):
+            generator = torch.Generator().manual_seed(derive_seed(seed, EVAL_VIEW_SALT, k))
             batch = collate(dataset[start : start + batch_size], generator)
             inputs = {key: value.to(accelerator.device) for key, value in batch[VIEWS].items()}
             with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(hash((seed, 104729, k)) & 0x7FFF_FFFF)
+                torch.manual_seed(derive_seed(seed, EVAL_DROPOUT_SALT, k, bits=GLOBAL_SEED_BITS))
                 with accelerator.autocast():
                     z = net(**inputs).float()
             n = z.shape[0] // 2
             z1, z2 = z[:n], z[n:]
-            totals[0] += nt_xent(z1, z2, self.config.temperature) * 2 * n
-            totals[1] += 2 * n
-            totals[2] += retrieval_hits(z1, z2)
-            totals[3] += F.cosine_similarity(z1, z2, dim=-1).sum()
-            totals[4] += n
-        totals = accelerator.reduce(totals, reduction="sum")
+            sums = [nt_xent(z1, z2, self.config.temperature) * 2 * n, 2 * n, retrieval_hits(z1, z2),
+                    F.cosine_similarity(z1, z2, dim=-1).sum(), n]
+            totals += batch_sums(accelerator, sums)
         net.train(was_training)
         loss = float(totals[0] / totals[1].clamp(min=1))
         return {

@@ -29,9 +29,10 @@ OUTPUT_DIR/ (= output_dir)
   distill.yaml       the distill section
   config.yaml, checkpoints/, best/, logs/, metrics.json, plots/   the student's run (`ssl-text train`)
 
-Teacher targets are computed in shards of `shard_size` rows: under `accelerate launch` shard i
-goes to process i % world_size, each shard is written as soon as it is done (so a stopped
-labeling resumes with the shards it has), and the main process merges them in order.
+Teacher targets are computed in shards of `shard_size` rows (`PoolTeacher`, the teacher self-training
+uses too): under `accelerate launch` shard i goes to process i % world_size, each shard is written
+atomically as soon as it is done (ssl_text/data/shards.py, the writer back-translation uses too; so a
+stopped labeling resumes with the shards it has), and the main process merges them in order.
 """
 
 from __future__ import annotations
@@ -39,31 +40,41 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pyarrow as pa
 import torch
-import yaml
 from accelerate import PartialState
 
-from ssl_text.config import ConfigError, DatasetSpec, RunConfig, apply_overrides, from_dict, read_yaml, to_dict
-from ssl_text.config.keys import CONFIG_FILE, METRICS_FILE, PSEUDO_TARGET
-from ssl_text.data.batching import pad_ids
+from ssl_text.config import (
+    ConfigError,
+    DatasetSpec,
+    RunConfig,
+    apply_overrides,
+    blame_override,
+    from_dict,
+    read_yaml,
+    to_dict,
+)
+from ssl_text.config.keys import METRICS_FILE, PSEUDO_TARGET
 from ssl_text.data.loading import ANALYSIS_LABEL
-from ssl_text.pipelines.unlabeled_pool import load_teacher_pool
+from ssl_text.data.shards import Shards, save_dataset_atomic
+from ssl_text.hub.push import write_model_folder
+from ssl_text.pipelines.unlabeled_pool import PoolTeacher, load_teacher_pool
 from ssl_text.tasks import build_task
-from ssl_text.training.inference import softmax
+from ssl_text.training.lifecycle import ConfigFile, recorded_metrics, run_lifecycle
 from ssl_text.training.run_config import parse_config
-from ssl_text.training.run_dir import LOCK, RunDirError, check_run_dir, write_text_atomic
+from ssl_text.training.run_dir import write_text_atomic
 from ssl_text.training.trainer import BEST
 
 TEACHER_TARGETS = "teacher_targets"
+TARGETS_META_KEY = b"ssl_text.teacher_targets"  # a shard's statistics in its Parquet metadata (ssl_text/data/shards.py)
 STUDENT_INIT = "student_init"
 MANIFEST = "manifest.json"
 DISTILL_FILE = "distill.yaml"
@@ -124,7 +135,15 @@ def parse_distill_config(raw: dict, source: str = "<config>", *, require_teacher
 
 
 def load_distill_config(path: str | Path, overrides: list[str] | None = None) -> tuple[RunConfig, DistillConfig]:
-    return parse_distill_config(apply_overrides(read_yaml(path), list(overrides or [])), str(path))
+    overrides = list(overrides or [])
+    raw = apply_overrides(read_yaml(path), overrides)
+    try:
+        return parse_distill_config(raw, str(path))
+    except ConfigError as err:  # a key set on the command line is blamed on the override, not the file
+        blamed = blame_override(err, str(path), overrides)
+        if blamed is None:
+            raise
+        raise blamed from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -166,29 +185,6 @@ def texts_fingerprint(texts: list[str]) -> str:
     return digest.hexdigest()
 
 
-@torch.no_grad()
-def local_logits(model, ids: list[list[int]], batch_size: int, pad_token_id: int, device) -> np.ndarray:
-    """The model's logits [N, C] for token-id rows (per token: N arrays [L_i, C]), on this process only
-    (no gathering), longest first."""
-    order = np.argsort([-len(x) for x in ids], kind="stable")
-    chunks, positions = [], []
-    for start in range(0, len(ids), batch_size):
-        rows = order[start : start + batch_size]
-        input_ids, mask = pad_ids([ids[p] for p in rows], pad_token_id)
-        chunks.append(model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits.float().cpu())
-        positions.append(rows)
-    if chunks and chunks[0].dim() == 3:  # per token: one [L_i, C] array per row
-        out: list = [None] * len(ids)
-        for chunk, rows in zip(chunks, positions):
-            for row_logits, p in zip(chunk.numpy(), rows):
-                out[p] = row_logits[: len(ids[p])]
-        return out
-    logits = torch.cat(chunks).numpy()
-    out = np.empty_like(logits)
-    out[np.concatenate(positions)] = logits
-    return out
-
-
 def label_names_of(model) -> list[str]:
     id2label = model.config.id2label
     return [id2label[i] for i in range(len(id2label))]
@@ -201,7 +197,6 @@ def teacher_targets(cfg: RunConfig, teacher_dir: Path, temperature: float, out_d
     returns the manifest (`reused: true` when an existing cache matched).
     """
     state = PartialState()
-    task = build_task(cfg.task)
     data = load_teacher_pool(cfg, "distillation")
     pool = data.unlabeled
     texts = pool["text"] if "text" in pool.column_names else [" ".join(words) for words in pool["tokens"]]
@@ -230,74 +225,49 @@ def teacher_targets(cfg: RunConfig, teacher_dir: Path, temperature: float, out_d
         state.print(f"the teacher targets in {out_dir} were made with another {changed}; recomputing them.")
     state.wait_for_everyone()  # every process has read the manifest before anything is replaced
 
+    shards = Shards(shards_dir, len(pool), shard_size, hashlib.sha256(json.dumps(plan, sort_keys=True).encode()).hexdigest(),
+                    TARGETS_META_KEY)
     if state.is_main_process:
         if plan_file.is_file() and json.loads(plan_file.read_text()) != plan:
             shutil.rmtree(shards_dir)  # shards of another teacher / data: not reusable
         if not plan_file.is_file():  # written once: a stop never leaves half a plan to resume from
             shards_dir.mkdir(parents=True, exist_ok=True)
             write_text_atomic(plan_file, json.dumps(plan, indent=2))
+        shards.remove_partial_writes()
     state.wait_for_everyone()
 
     started = time.time()
-    tokenizer = task.load_tokenizer(str(teacher_dir))
-    teacher = task.load_model(str(teacher_dir), data.label_names).to(state.device).eval()
-    if label_names_of(teacher) != data.label_names:
+    teacher = PoolTeacher(cfg, teacher_dir, data)  # every process: the pool is encoded once, on the main process first
+    if label_names_of(teacher.model) != data.label_names:
         raise ConfigError(
-            f"the teacher in {teacher_dir} predicts {label_names_of(teacher)} but the data has {data.label_names}; "
+            f"the teacher in {teacher_dir} predicts {label_names_of(teacher.model)} but the data has {data.label_names}; "
             "distill from a teacher trained on the same classes (in the same order)."
         )
-    num_shards = math.ceil(len(pool) / shard_size)
-    for i in range(num_shards):
-        if i % state.num_processes != state.process_index:
-            continue
-        path = shards_dir / f"shard_{i:06d}.npz"
-        if path.is_file():
-            continue  # done before a stop: resumed
-        start, stop = i * shard_size, min(len(pool), (i + 1) * shard_size)
-        if task.token_level:  # NER: soft targets per word, stored flat with the number of words per row
-            rows = task.encode(pool.select(range(start, stop)), tokenizer, cfg.data, data.label_names)
-            logits = local_logits(teacher, rows["input_ids"], cfg.trainer.eval_batch_size, tokenizer.pad_token_id, state.device)
-            words = task.word_soft_targets(logits, rows, temperature)
-            probs, lengths = np.concatenate(words).astype(np.float32), np.asarray([len(w) for w in words])
-        else:
-            ids = task.tokenize(tokenizer, texts[start:stop], cfg.data.max_length)["input_ids"]
-            logits = local_logits(teacher, ids, cfg.trainer.eval_batch_size, tokenizer.pad_token_id, state.device)
-            probs, lengths = softmax(logits / temperature).astype(np.float32), np.ones(stop - start, dtype=np.int64)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, probs=probs, lengths=lengths, process=np.int64(state.process_index), start=np.int64(start))
-        os.replace(tmp, path)
+    for i in shards.todo(state.process_index, state.num_processes):  # shards done before a stop are kept
+        start, stop = shards.ranges[i]
+        rows = teacher.pool.select(range(start, stop))
+        # the task decides what a target is: softmax(logits / T) of each text, or of each word of a sentence (NER)
+        targets = teacher.task.soft_targets(teacher.logits(rows), rows, temperature)
+        shards.write(i, pa.table({PSEUDO_TARGET: [t.tolist() for t in targets]}), {"process": state.process_index})
     del teacher
     state.wait_for_everyone()
 
     if state.is_main_process:
-        probs, lengths, shards = [], [], []
-        for i in range(num_shards):
-            with np.load(shards_dir / f"shard_{i:06d}.npz") as shard:
-                probs.append(shard["probs"])
-                lengths.append(shard["lengths"])
-                shards.append({"shard": i, "start": int(shard["start"]), "rows": len(shard["lengths"]),
-                               "process": int(shard["process"])})
-        probs, lengths = np.concatenate(probs), np.concatenate(lengths)
-        assert len(lengths) == len(pool), (len(lengths), len(pool))
-        if task.token_level:  # [W_i, C] per sentence
-            targets = [p.tolist() for p in np.split(probs, np.cumsum(lengths)[:-1])]
-        else:
-            targets = probs.tolist()
+        targets = shards.merged().column(PSEUDO_TARGET).to_pylist()
+        assert len(targets) == len(pool), (len(targets), len(pool))
         labeled = pool.add_column(PSEUDO_TARGET, targets)
-        manifest = {**plan, "shards": shards, "seconds": round(time.time() - started, 1),
+        shard_records = [{"shard": i, "start": st["start"], "rows": st["end"] - st["start"], "process": st["process"]}
+                         for i, st in enumerate(shards.scan())]
+        manifest = {**plan, "shards": shard_records, "seconds": round(time.time() - started, 1),
                     "created": time.strftime("%Y-%m-%d %H:%M:%S")}
         if ANALYSIS_LABEL in pool.column_names:  # the pool's true labels are known (benchmark protocol)
-            truth = pool[ANALYSIS_LABEL]
-            truth = np.concatenate([np.asarray(t) for t in truth]) if task.token_level else np.asarray(truth)
+            num_labels = len(data.label_names)
+            # one target per text ([C]) or per word ([W_i, C]): flattened alike, as are the true labels
+            probs = np.concatenate([np.asarray(t, dtype=np.float32).reshape(-1, num_labels) for t in targets])
+            truth = np.concatenate([np.reshape(t, -1) for t in pool[ANALYSIS_LABEL]])
             seen = probs.sum(axis=1) > 0  # NER: words the tokenizer dropped have no target
             manifest["teacher_pool_accuracy"] = float((probs.argmax(1) == truth)[seen].mean())
-        tmp = out_dir.with_name(f".{out_dir.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        labeled.save_to_disk(str(tmp))
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        shutil.rmtree(out_dir, ignore_errors=True)
-        os.replace(tmp, out_dir)
+        save_dataset_atomic(labeled, out_dir, {MANIFEST: json.dumps(manifest, indent=2)})
         shutil.rmtree(shards_dir, ignore_errors=True)
     state.wait_for_everyone()
     manifest = json.loads(manifest_path.read_text())
@@ -425,44 +395,66 @@ def num_parameters(model: torch.nn.Module) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-def _prepare_distill_dir(out: Path, dcfg: DistillConfig, *, resume: bool, overwrite: bool) -> None:
-    if out.exists():
-        check_run_dir(out, resume=True, overwrite=False)  # only refuses a directory in use by a live run
-    started = (out / DISTILL_FILE).exists() or (out / CONFIG_FILE).exists()
-    if started and not resume and not overwrite:
-        raise RunDirError(
-            f"{out} already holds a distillation run; pass --resume to continue it, --overwrite to replace it "
-            f"(the teacher targets in {out / TEACHER_TARGETS} are kept when they still match), or choose another output_dir."
-        )
-    if started and resume and not overwrite and (out / DISTILL_FILE).exists():
-        saved = yaml.safe_load((out / DISTILL_FILE).read_text())
-        if saved != asdict(dcfg):
-            diffs = sorted(k for k in set(saved) | set(asdict(dcfg)) if saved.get(k) != asdict(dcfg).get(k))
-            raise ConfigError(
-                f"--resume: the distill section differs from the one saved in {out / DISTILL_FILE} at {diffs}; resume "
-                "with the same settings, or start a new run with --overwrite or another output_dir."
-            )
-    if overwrite and out.exists():
-        for child in out.iterdir():
-            if child.name in (TEACHER_TARGETS, f".{TEACHER_TARGETS}.shards", LOCK):
-                continue
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def distill(cfg: RunConfig, dcfg: DistillConfig, *, resume: bool = False, overwrite: bool = False) -> dict:
     """Label the unlabeled data with the teacher (cached), then train the student; return its metrics."""
+    dcfg.validate(str(cfg.output_dir))
+    teacher_dir = resolve_teacher(dcfg.teacher)
+    return run_lifecycle(
+        Path(cfg.output_dir),
+        ConfigFile(dcfg, _parse_distill_section, DISTILL_FILE),
+        resume=resume,
+        overwrite=overwrite,
+        validate=lambda: check_distill_inputs(cfg, dcfg, teacher_dir),
+        execute=lambda _: _distill(cfg, dcfg, teacher_dir),
+        keep=(TEACHER_TARGETS, f".{TEACHER_TARGETS}.shards"),  # reused by --overwrite when they still match their manifest
+        finished=_finished_distillation,
+    )
+
+
+def _parse_distill_section(raw: dict, source: str) -> DistillConfig:
+    return from_dict(DistillConfig, raw, source, prefix="distill.")
+
+
+def _finished_distillation(out: Path) -> dict | None:
+    """The student's run writes metrics.json before the `distill` section is added: only then is it finished."""
+    metrics = recorded_metrics(out)
+    return metrics if metrics is not None and "distill" in metrics else None
+
+
+def check_distill_inputs(cfg: RunConfig, dcfg: DistillConfig, teacher_dir: Path) -> None:
+    """What the data, the teacher and the student's starting point can reveal, checked before anything is written."""
+    from ssl_text.models.projection import load_classifier
+    from ssl_text.models.resolve import resolve_model_path
+    from ssl_text.pipelines.train import check_aug_columns, check_tokenizer_fits_model
+
+    data = load_teacher_pool(cfg, "distillation")
+    check_aug_columns(cfg, data.unlabeled)  # the student's views of the teacher-labeled pool, which keeps its columns
+    taught = label_names_of_folder(teacher_dir)
+    if taught != data.label_names:
+        raise ConfigError(
+            f"the teacher in {teacher_dir} predicts {taught} but the data has {data.label_names}; "
+            "distill from a teacher trained on the same classes (in the same order)."
+        )
+    student = dcfg.student
+    if student.init == "model":
+        task = build_task(cfg.task)
+        model_path = resolve_model_path(student.name_or_path or cfg.model.name_or_path)
+        model = load_classifier(task, model_path, data.label_names, cfg.model.projection_head_layers)
+        check_tokenizer_fits_model(task.load_tokenizer(model_path), model, model_path)
+    elif student.init == "alternate_layers":
+        from transformers import AutoConfig
+
+        num_teacher_layers = AutoConfig.from_pretrained(teacher_dir).num_hidden_layers
+        layers = student.layers or alternate_layers(num_teacher_layers, student.num_layers)
+        if any(not 0 <= i < num_teacher_layers for i in layers):
+            raise ConfigError(f"`distill.student.layers` is {layers}; the teacher has layers 0..{num_teacher_layers - 1}.")
+
+
+def _distill(cfg: RunConfig, dcfg: DistillConfig, teacher_dir: Path) -> dict:
     from ssl_text.pipelines.train import train
 
-    dcfg.validate(str(cfg.output_dir))
     out = Path(cfg.output_dir)
     state = PartialState()
-    teacher_dir = resolve_teacher(dcfg.teacher)
-    if state.is_main_process:
-        _prepare_distill_dir(out, dcfg, resume=resume, overwrite=overwrite)
-        write_text_atomic(out / DISTILL_FILE, yaml.safe_dump(asdict(dcfg), sort_keys=False))  # rewritten on every resume
-    state.wait_for_everyone()
-
     targets = teacher_targets(cfg, teacher_dir, dcfg.temperature, out / TEACHER_TARGETS, dcfg.shard_size)
     init_info = None
     if dcfg.student.init == "alternate_layers":
@@ -486,6 +478,9 @@ def distill(cfg: RunConfig, dcfg: DistillConfig, *, resume: bool = False, overwr
         "teacher_targets": {k: targets.get(k) for k in ("num_rows", "reused", "seconds", "teacher_pool_accuracy", "shards")},
     }
     if state.is_main_process:
+        # best/ gets the final metrics and a card made from them; the metrics file, with its `distill` section the
+        # mark of a finished distillation, comes last
+        write_model_folder(out, metrics)
         write_text_atomic(out / METRICS_FILE, json.dumps(metrics, indent=2))
     if torch.distributed.is_available() and torch.distributed.is_initialized():  # train() may have ended the group
         state.wait_for_everyone()

@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 
 import datasets
+import numpy as np
 from accelerate import Accelerator
 from transformers import AutoConfig
 
 from ssl_text.config import DatasetSpec, RunConfig, read_yaml
+from ssl_text.config.keys import CONFIG_FILE
 from ssl_text.data.loading import DataError, load_spec, valid_unicode
-from ssl_text.pipelines.train import CONFIG_FILE, tokenize_column
+from ssl_text.pipelines.train import tokenize_column
 from ssl_text.tasks import build_task
 from ssl_text.training.inference import predict_logits, softmax
 from ssl_text.training.run_config import parse_config
@@ -80,21 +82,13 @@ def predict_texts(run_dir: str, texts: list[str], batch_size: int = 64) -> list[
     cfg, model_dir = load_run(run_dir)
     task, tokenizer, model, label_names = _load_model(cfg, model_dir)
     texts = [valid_unicode(t) for t in texts]
-    if task.token_level:
-        return task.predict_entities(model, tokenizer, texts, batch_size)
-    accelerator = Accelerator()
-    ds = datasets.Dataset.from_dict({"text": texts})
-    ds = tokenize_column(ds, task, tokenizer, cfg.data.max_length, "text", "input_ids")
-    model = accelerator.prepare(model)
-    probs = softmax(predict_logits(accelerator, model, ds, batch_size, tokenizer.pad_token_id))
-    return [
-        {
-            "text": text,
-            "label": label_names[int(p.argmax())],
-            "probabilities": {name: round(float(v), 6) for name, v in zip(label_names, p)},
-        }
-        for text, p in zip(texts, probs)
-    ]
+
+    def probabilities(texts: list[str]) -> np.ndarray:  # batched inference, for tasks with one label per text
+        accelerator = Accelerator()
+        ds = tokenize_column(datasets.Dataset.from_dict({"text": texts}), task, tokenizer, cfg.data.max_length, "text", "input_ids")
+        return softmax(predict_logits(accelerator, accelerator.prepare(model), ds, batch_size, tokenizer.pad_token_id))
+
+    return task.predict(model, tokenizer, texts, label_names, batch_size, probabilities)
 
 
 def write_jsonl(records: list[dict], out) -> None:

@@ -38,7 +38,7 @@ import datasets
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 
 from ssl_text.algorithms.base import LossOutput, TrainState
@@ -50,20 +50,25 @@ from ssl_text.config import (
     TrainerConfig,
     ViewConfig,
     apply_overrides,
+    blame_override,
     from_dict,
     read_yaml,
-    save_config,
+    validate_trainer,
 )
-from ssl_text.config.keys import CONFIG_FILE, LB, LB_LABELS, METRICS_FILE
+from ssl_text.config.keys import LB, LB_LABELS, METRICS_FILE
+from ssl_text.config.seeds import derive_seed
 from ssl_text.data.batching import BatchStream, pad_ids
 from ssl_text.data.loading import _fingerprints, add_text_column, load_spec
 from ssl_text.models.resolve import resolve_model_path
-from ssl_text.pipelines.contrastive import ContrastiveCollator, ContrastiveObjective
+from ssl_text.pipelines.contrastive import ContrastiveCollator, ContrastiveObjective, batch_sums, held_out_batches
 from ssl_text.tasks import build_task
-from ssl_text.training.run_dir import acquire_lock, prepare_run_dir, release_lock, write_text_atomic
+from ssl_text.training.lifecycle import ConfigFile, run_lifecycle, warn_once
+from ssl_text.training.run_config import check_max_length
+from ssl_text.training.run_dir import write_text_atomic
 from ssl_text.training.trainer import BEST, Trainer, mixed_precision_for
 
 ENCODER = "encoder"
+EVAL_MASK_SALT = 7919  # held-out batch k is masked with derive_seed(seed, EVAL_MASK_SALT, k): the same masks at every evaluation
 TOKENIZE_CAP = 1_000_000  # with `crop: random`, sequences are stored whole and cropped per batch
 
 
@@ -112,9 +117,7 @@ class PretrainRunConfig:
 def parse_pretrain_config(raw: dict, source: str = "<config>") -> PretrainRunConfig:
     cfg = from_dict(PretrainRunConfig, dict(raw), source)
     t, p, d = cfg.trainer, cfg.pretrain, cfg.data
-    for key in ("max_steps", "lb_batch_size", "eval_batch_size", "gradient_accumulation_steps"):
-        if getattr(t, key) <= 0:
-            raise ConfigError(f"{source}: `trainer.{key}` is {getattr(t, key)}; expected a positive integer.")
+    validate_trainer(t, source)
     if not d.unlabeled:
         raise ConfigError(f"{source}: `data.unlabeled` is empty; list at least one dataset spec.")
     if d.max_length <= 4:
@@ -130,6 +133,14 @@ def parse_pretrain_config(raw: dict, source: str = "<config>") -> PretrainRunCon
         )
     if p.objective == "contrastive":
         _validate_contrastive(p, source)
+    objective_cls = OBJECTIVES[p.objective][0]
+    if t.select_metric is not None and t.select_metric not in objective_cls.select_metrics:
+        raise ConfigError(
+            f"{source}: `trainer.select_metric` is {t.select_metric!r}, which objective `{p.objective}` does not "
+            f"report as a score (higher is better); choose one of {list(objective_cls.select_metrics)}, or null for "
+            f"its own ({objective_cls.select_metric!r})."
+        )
+    check_max_length(cfg.model, d.max_length, source)
     return cfg
 
 
@@ -146,8 +157,15 @@ def _validate_contrastive(p: PretrainConfig, source: str) -> None:
 
 
 def load_pretrain_config(path: str | Path, overrides: list[str] | None = None) -> PretrainRunConfig:
-    raw = apply_overrides(read_yaml(path), list(overrides or []))
-    return parse_pretrain_config(raw, str(path))
+    overrides = list(overrides or [])
+    raw = apply_overrides(read_yaml(path), overrides)
+    try:
+        return parse_pretrain_config(raw, str(path))
+    except ConfigError as err:  # a key set on the command line is blamed on the override, not the file
+        blamed = blame_override(err, str(path), overrides)
+        if blamed is None:
+            raise
+        raise blamed from None
 
 
 # ---------------------------------------------------------------------------------------
@@ -155,6 +173,7 @@ def load_pretrain_config(path: str | Path, overrides: list[str] | None = None) -
 # ---------------------------------------------------------------------------------------
 
 
+# Ours, not DataCollatorForLanguageModeling: its draws (bernoulli, any-vocabulary swaps, rows left unmasked) differ from these.
 def mlm_mask(
     input_ids: torch.Tensor,  # [B, L]
     maskable: torch.Tensor,  # [B, L] bool: not special, not padding
@@ -244,6 +263,8 @@ class MaskedLMObjective:
     """Cross-entropy on the masked positions; the trainer treats it like an SSL algorithm."""
 
     views = (LB,)
+    select_metric = "accuracy"  # held-out masked-token accuracy
+    select_metrics = ("accuracy",)  # what `evaluate_mlm` reports where higher is better (not loss, perplexity)
 
     def __init__(self, config: PretrainConfig):
         self.config = config
@@ -264,10 +285,7 @@ OBJECTIVES = {"mlm": (MaskedLMObjective, MLMCollator), "contrastive": (Contrasti
 def load_masked_lm(task, path: str):
     """A model with an MLM head: `new:<size>` built by the task, else `AutoModelForMaskedLM` from `path`."""
     if path.startswith("new:"):
-        make = getattr(task, "new_masked_lm", None)
-        if make is None:
-            raise ConfigError(f"`model.name_or_path: {path}` (a model from scratch) exists for `task: protein` only.")
-        return make(path)
+        return task.new_masked_lm(path)
     import transformers
     from transformers import AutoModelForMaskedLM
 
@@ -285,19 +303,15 @@ def evaluate_mlm(accelerator: Accelerator, model, dataset, collate, batch_size: 
     was_training = model.training
     model.eval()
     totals = torch.zeros(3, device=accelerator.device)  # loss sum, predicted tokens, correct
-    for k, start in enumerate(range(0, len(dataset), batch_size)):
-        if k % accelerator.num_processes != accelerator.process_index:
-            continue
-        generator = torch.Generator().manual_seed(hash((seed, 7919, k)) & 0x7FFF_FFFF_FFFF)
+    for k, start in held_out_batches(accelerator, len(dataset), batch_size):
+        generator = torch.Generator().manual_seed(derive_seed(seed, EVAL_MASK_SALT, k))
         batch = collate(dataset[start : start + batch_size], generator)
         inputs = {key: value.to(accelerator.device) for key, value in batch[LB].items()}
         labels = batch[LB_LABELS].to(accelerator.device)
         logits = model(**inputs).logits.float()
         chosen = labels != -100
-        totals[0] += F.cross_entropy(logits[chosen], labels[chosen], reduction="sum")
-        totals[1] += chosen.sum()
-        totals[2] += (logits.argmax(-1)[chosen] == labels[chosen]).sum()
-    totals = accelerator.reduce(totals, reduction="sum")
+        totals += batch_sums(accelerator, [F.cross_entropy(logits[chosen], labels[chosen], reduction="sum"),
+                                           chosen.sum(), (logits.argmax(-1)[chosen] == labels[chosen]).sum()])
     model.train(was_training)
     loss = float(totals[0] / totals[1].clamp(min=1))
     return {"accuracy": float(totals[2] / totals[1].clamp(min=1)), "loss": loss, "perplexity": math.exp(min(loss, 50.0))}
@@ -351,8 +365,6 @@ def load_corpus(cfg: PretrainDataConfig, seed: int) -> tuple[datasets.Dataset, d
 
 
 def pretrain(cfg: PretrainRunConfig, *, resume: bool = False, overwrite: bool = False) -> dict:
-    from ssl_text.pipelines.train import check_resume_config
-
     started = time.time()
     accelerator = Accelerator(
         mixed_precision=mixed_precision_for(cfg.trainer.mixed_precision),
@@ -360,23 +372,42 @@ def pretrain(cfg: PretrainRunConfig, *, resume: bool = False, overwrite: bool = 
         project_dir=cfg.output_dir,
     )
     run_dir = Path(cfg.output_dir)
-    if accelerator.is_main_process:
-        prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
-        if resume:
-            check_resume_config(run_dir, cfg)
-        acquire_lock(run_dir)
-        save_config(cfg, run_dir / CONFIG_FILE)
-    accelerator.wait_for_everyone()
-    try:
-        return _pretrain(cfg, accelerator, run_dir, resume, started)
-    finally:
-        if accelerator.is_main_process:
-            release_lock(run_dir)
+    return run_lifecycle(
+        run_dir,
+        ConfigFile(cfg, parse_pretrain_config),
+        resume=resume,
+        overwrite=overwrite,
+        validate=lambda: prepare_pretrain(cfg, accelerator),  # a bad corpus or model stops here, before any write
+        execute=lambda prepared: _pretrain(cfg, accelerator, prepared, run_dir, resume, started),
+    )
 
 
-def _pretrain(cfg: PretrainRunConfig, accelerator: Accelerator, run_dir: Path, resume: bool, started: float) -> dict:
-    from ssl_text.pipelines.train import _flat_hparams, _hardware
+def check_pretrain_inputs(cfg: PretrainRunConfig) -> None:
+    """What the corpus and the tokenizer can reveal, without building the model (`ssl-text pipeline simclrv2`
+    checks every stage before anything is written; `prepare_pretrain` does all of it and more for a run)."""
+    task = build_task(cfg.task)
+    tokenizer = task.load_tokenizer(resolve_model_path(cfg.model.name_or_path))
+    OBJECTIVES[cfg.pretrain.objective][1](tokenizer, cfg.pretrain, cfg.data.max_length, cfg.data.crop)
+    with PartialState().main_process_first():
+        load_corpus(cfg.data, cfg.trainer.seed)
 
+
+@dataclass
+class PreparedPretrain:
+    """Everything a pretraining run needs, built and checked before anything is written."""
+
+    trainer: TrainerConfig  # the run's, with the objective's selection metric filled in
+    task: object
+    tokenizer: object
+    objective: object
+    model: torch.nn.Module
+    corpus: datasets.Dataset
+    held_out: datasets.Dataset | None
+    stats: dict
+    collate: object
+
+
+def prepare_pretrain(cfg: PretrainRunConfig, accelerator: Accelerator) -> PreparedPretrain:
     t = cfg.trainer
     set_seed(t.seed)
     task = build_task(cfg.task)
@@ -387,7 +418,7 @@ def _pretrain(cfg: PretrainRunConfig, accelerator: Accelerator, run_dir: Path, r
     # An objective may bring its own model, evaluation, saving and selection metric (contrastive does).
     load_model = getattr(objective, "load_model", None)
     model = load_model(task, model_path) if load_model is not None else load_masked_lm(task, model_path)
-    if getattr(objective, "select_metric", None) and t.select_metric == "accuracy":  # "accuracy": the default
+    if t.select_metric is None:  # the objective's own (an explicit one was checked at load)
         t = replace(t, select_metric=objective.select_metric)
 
     with accelerator.main_process_first():
@@ -402,6 +433,16 @@ def _pretrain(cfg: PretrainRunConfig, accelerator: Accelerator, run_dir: Path, r
     stats["train_tokens"] = int(sum(min(len(ids), cfg.data.max_length) for ids in corpus["input_ids"]))
 
     collate = collator_cls(tokenizer, cfg.pretrain, cfg.data.max_length, cfg.data.crop)
+    return PreparedPretrain(t, task, tokenizer, objective, model, corpus, held_out, stats, collate)
+
+
+def _pretrain(
+    cfg: PretrainRunConfig, accelerator: Accelerator, prep: PreparedPretrain, run_dir: Path, resume: bool, started: float
+) -> dict:
+    from ssl_text.pipelines.train import _flat_hparams, _hardware
+
+    t, tokenizer, objective, model = prep.trainer, prep.tokenizer, prep.objective, prep.model
+    corpus, held_out, stats, collate = prep.corpus, prep.held_out, prep.stats, prep.collate
     rank, world = accelerator.process_index, accelerator.num_processes
     stream = BatchStream(corpus, t.lb_batch_size, t.seed, collate, rank, world, salt=3)
 
@@ -416,6 +457,12 @@ def _pretrain(cfg: PretrainRunConfig, accelerator: Accelerator, run_dir: Path, r
             model.save_pretrained(path)
         tokenizer.save_pretrained(path)
 
+    if held_out is None:
+        warn_once(
+            f"no held-out sequences (`data.validation_fraction` is {cfg.data.validation_fraction}): the model of the "
+            f"last step is saved as the encoder, and `trainer.eval_every` ({t.eval_every}) has no effect; set "
+            "`data.validation_fraction`, e.g. 0.02, to select on held-out sequences."
+        )
     accelerator.init_trackers("logs", config=_flat_hparams(cfg))
     trainer = Trainer(
         t,

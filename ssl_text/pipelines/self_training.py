@@ -27,25 +27,21 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import yaml
 from accelerate import Accelerator, PartialState
 
 from ssl_text.algorithms.noisy_student import NoisyStudent
 from ssl_text.config import ConfigError, DatasetSpec, RunConfig, to_dict
 from ssl_text.config.keys import INDEX, METRICS_FILE, PSEUDO_TARGET
-from ssl_text.data.loading import ANALYSIS_LABEL
-from ssl_text.pipelines.train import CONFIG_FILE, check_resume_config, train
-from ssl_text.pipelines.unlabeled_pool import load_teacher_pool
-from ssl_text.tasks import build_task
-from ssl_text.training.inference import predict_logits, softmax
+from ssl_text.data.shards import save_dataset_atomic
+from ssl_text.pipelines.train import check_aug_columns, prepare, train
+from ssl_text.pipelines.unlabeled_pool import PoolTeacher, load_teacher_pool
+from ssl_text.training.inference import softmax
+from ssl_text.training.lifecycle import ConfigFile, run_lifecycle
 from ssl_text.training.run_config import parse_config
-from ssl_text.training.run_dir import RunDirError, write_text_atomic
+from ssl_text.training.run_dir import write_text_atomic
 from ssl_text.training.trainer import BEST, mixed_precision_for
 
 ROUNDS_FILE = "rounds.json"
@@ -57,63 +53,16 @@ STATS_FILE = "stats.json"
 class PseudoLabeling:
     """How a teacher's predictions on the pool become a student's targets."""
 
-    tau: float = 0.3  # keep examples whose top teacher probability reaches tau
+    tau: float = 0.9  # keep examples whose top teacher probability reaches tau (the documented recipe)
     hard_labels: bool = False  # one-hot argmax targets instead of the teacher's probabilities
     balance: bool = False  # resample the kept examples to the labeled class prior
     lambda_u: float = 1.0  # the student's weight of the pseudo-labeled loss
 
     def validate(self) -> None:
         if not 0.0 <= self.tau < 1.0:
-            raise ConfigError(f"self-training `tau` is {self.tau}; expected a confidence in [0, 1), e.g. 0.3.")
+            raise ConfigError(f"self-training `tau` is {self.tau}; expected a confidence in [0, 1), e.g. 0.9.")
         if self.lambda_u < 0:
             raise ConfigError(f"self-training `lambda_u` is {self.lambda_u}; expected a weight >= 0, e.g. 1.")
-
-
-def select_pseudo_labels(
-    probs: np.ndarray, labeling: PseudoLabeling, prior: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of the pool to train on and their targets, from teacher probabilities [N, C].
-
-    Returns (rows [M], targets [M, C]); with `labeling.balance`, `prior` [C] (the labeled class
-    shares) sets each class's count to round(prior_c * #kept), filled with the class's most
-    confident examples, repeated in turn when the class has too few. A class the teacher never
-    predicts confidently stays empty.
-    """
-    confidence, predicted = probs.max(axis=1), probs.argmax(axis=1)
-    rows = np.flatnonzero(confidence >= labeling.tau)
-    if labeling.balance:
-        if prior is None:
-            raise ValueError("class balancing needs the labeled class prior; pass `prior`.")
-        total, chosen = len(rows), []
-        for cls in range(probs.shape[1]):
-            members = rows[predicted[rows] == cls]
-            members = members[np.argsort(-confidence[members], kind="stable")]
-            if len(members):
-                chosen.append(np.resize(members, int(round(prior[cls] * total))))
-        rows = np.sort(np.concatenate(chosen)) if chosen else rows[:0]
-    if labeling.hard_labels:
-        targets = np.eye(probs.shape[1], dtype=np.float32)[predicted[rows]]
-    else:
-        targets = probs[rows].astype(np.float32)
-    return rows, targets
-
-
-def pool_stats(
-    probs: np.ndarray, rows: np.ndarray, targets: np.ndarray, label_names: list[str], truth: np.ndarray | None
-) -> dict:
-    """Size, class distribution and (with the pool's true labels) accuracy of a pseudo-labeled pool."""
-    chosen = targets.argmax(axis=1)
-    counts = np.bincount(chosen, minlength=len(label_names))
-    stats: dict = {
-        "pool_size": int(len(probs)),
-        "kept": int(len(rows)),
-        "distinct_kept": int(len(np.unique(rows))),
-        "class_distribution": {name: int(n) for name, n in zip(label_names, counts)},
-    }
-    if truth is not None:
-        stats["pool_accuracy"] = float((probs.argmax(axis=1) == truth).mean())
-        stats["pseudo_label_accuracy"] = float((chosen == truth[rows]).mean()) if len(rows) else None
-    return stats
 
 
 def label_pool(cfg: RunConfig, teacher_dir: Path, labeling: PseudoLabeling, pool_dir: Path) -> dict:
@@ -123,41 +72,20 @@ def label_pool(cfg: RunConfig, teacher_dir: Path, labeling: PseudoLabeling, pool
         return json.loads(stats_file.read_text())
     # the run's precision: the same process trains the students next, and Accelerate's state is set only once
     accelerator = Accelerator(mixed_precision=mixed_precision_for(cfg.trainer.mixed_precision))
-    task = build_task(cfg.task)
     data = load_teacher_pool(cfg, "self-training")
-    tokenizer = task.load_tokenizer(str(teacher_dir))
-    teacher = accelerator.prepare(task.load_model(str(teacher_dir), data.label_names))
-    with accelerator.main_process_first():
-        pool = task.encode(data.unlabeled, tokenizer, cfg.data, data.label_names)
-    logits = predict_logits(accelerator, teacher, pool, cfg.trainer.eval_batch_size, tokenizer.pad_token_id)
-    if task.token_level:  # NER: targets per word of each sentence, decoded into valid BIO sequences
-        if labeling.balance:
-            raise ConfigError("--balance resamples whole examples by class, which NER sentences do not have; drop it.")
-        rows, targets, stats = task.pseudo_tag_pool(logits, pool, data.label_names, labeling.tau, labeling.hard_labels)
-        highest = max((float(softmax(x).max()) for x in logits), default=0.0)
-    else:
-        probs = softmax(logits)
-        labeled = np.asarray(data.labeled["label"])
-        prior = np.bincount(labeled, minlength=len(data.label_names)) / len(labeled)
-        rows, targets = select_pseudo_labels(probs, labeling, prior)
-        truth = np.asarray(data.unlabeled[ANALYSIS_LABEL]) if ANALYSIS_LABEL in data.unlabeled.column_names else None
-        stats = pool_stats(probs, rows, targets, data.label_names, truth) if len(rows) else None
-        targets, highest = targets.tolist(), float(probs.max())
+    teacher = PoolTeacher(cfg, teacher_dir, data, accelerator)
+    logits = teacher.logits(teacher.pool)
+    # the task decides what a target is: one per text, or one per word of each sentence (NER, as valid BIO)
+    rows, targets, stats = teacher.task.pseudo_label_pool(logits, teacher.pool, data.label_names, labeling, data.labeled)
     if len(rows) == 0:
+        highest = max((float(softmax(x).max()) for x in logits), default=0.0)
         raise ConfigError(
             f"no unlabeled example reached the confidence tau={labeling.tau} of the teacher in {teacher_dir} "
             f"(its highest confidence is {highest:.3f}); lower --tau."
         )
     if accelerator.is_main_process:
-        chosen = data.unlabeled.remove_columns(INDEX).select(rows.tolist())
-        chosen = chosen.add_column(PSEUDO_TARGET, targets)
-        tmp = pool_dir.with_name(f".{pool_dir.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        chosen.save_to_disk(str(tmp))
-        (tmp / STATS_FILE).write_text(json.dumps(stats, indent=2))
-        shutil.rmtree(pool_dir, ignore_errors=True)
-        pool_dir.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, pool_dir)
+        chosen = data.unlabeled.remove_columns(INDEX).select(rows.tolist()).add_column(PSEUDO_TARGET, targets)
+        save_dataset_atomic(chosen, pool_dir, {STATS_FILE: json.dumps(stats, indent=2)})
     accelerator.wait_for_everyone()
     return stats
 
@@ -201,18 +129,34 @@ def self_train(
     if rounds < 1:
         raise ConfigError(f"--rounds is {rounds}; expected at least 1 student round after the teacher.")
     out = Path(cfg.output_dir)
-    state = PartialState()
-    if state.is_main_process:
-        _prepare_output(out, cfg, resume=resume, overwrite=overwrite)
-    state.wait_for_everyone()
-    rounds_file = out / ROUNDS_FILE
-    saved = json.loads(rounds_file.read_text()) if rounds_file.exists() else None
     teacher = Path(teacher).resolve() if teacher is not None else None
     if teacher is not None and not ((teacher / BEST).is_dir() and (teacher / METRICS_FILE).is_file()):
         raise ConfigError(
             f"--teacher {teacher} is not a finished run directory (expected {BEST}/ and metrics.json); "
             "point it at the output_dir of a completed `ssl-text train`, or leave it out to train round 0 here."
         )
+
+    def validate() -> None:
+        if resume:
+            _check_saved_rounds(out / ROUNDS_FILE, labeling, teacher)
+        # round 0 trains this config and the students start from its model on its data: check them all
+        prepare(cfg, Accelerator(mixed_precision=mixed_precision_for(cfg.trainer.mixed_precision)))
+        pool = load_teacher_pool(cfg, "self-training").unlabeled
+        check_aug_columns(cfg, pool)  # the students' views of the pseudo-labeled pool, which keeps the pool's columns
+
+    return run_lifecycle(
+        out,
+        ConfigFile(cfg, parse_config),
+        resume=resume,
+        overwrite=overwrite,
+        validate=validate,
+        execute=lambda _: _run_rounds(cfg, rounds, labeling, teacher),
+        finished=None,  # finished rounds are skipped one by one, keeping their metrics
+    )
+
+
+def _check_saved_rounds(rounds_file: Path, labeling: PseudoLabeling, teacher: Path | None) -> None:
+    saved = json.loads(rounds_file.read_text()) if rounds_file.exists() else None
     if saved is not None and saved.get("teacher") != (str(teacher) if teacher else None):
         raise ConfigError(
             f"--resume: {rounds_file} was started with teacher {saved.get('teacher')}, not {teacher}; resume with "
@@ -223,6 +167,13 @@ def self_train(
             f"--resume: {rounds_file} was made with pseudo-labeling {saved['pseudo_labeling']}, not "
             f"{dataclasses.asdict(labeling)}; resume with the same options or start a new output_dir."
         )
+
+
+def _run_rounds(cfg: RunConfig, rounds: int, labeling: PseudoLabeling, teacher: Path | None) -> list[dict]:
+    out = Path(cfg.output_dir)
+    state = PartialState()
+    rounds_file = out / ROUNDS_FILE
+    saved = json.loads(rounds_file.read_text()) if rounds_file.exists() else None
     records = {rec["round"]: rec for rec in (saved["rounds"] if saved else [])}
     for r in range(rounds + 1):
         run_dir = out / f"round_{r}"
@@ -251,19 +202,3 @@ def self_train(
             write_text_atomic(rounds_file, json.dumps(summary, indent=2))
         state.wait_for_everyone()
     return [records[k] for k in sorted(records)]
-
-
-def _prepare_output(out: Path, cfg: RunConfig, *, resume: bool, overwrite: bool) -> None:
-    if resume:
-        if not out.is_dir():
-            raise RunDirError(f"--resume: {out} does not exist; start the self-training without --resume.")
-        check_resume_config(out, cfg)
-    elif out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise RunDirError(
-                f"{out} already holds a self-training run; pass --resume to continue it, --overwrite to "
-                "replace it, or choose another output_dir."
-            )
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / CONFIG_FILE, yaml.safe_dump(to_dict(cfg), sort_keys=False))  # rewritten on every resume

@@ -47,9 +47,13 @@ import torch
 import yaml
 from accelerate import PartialState
 
-from ssl_text.config import ConfigError, RunConfig, apply_overrides, from_dict, read_yaml
+from ssl_text.config import ConfigError, RunConfig, apply_overrides, blame_override, from_dict, read_yaml
 from ssl_text.config.keys import METRICS_FILE
+from ssl_text.data.loading import DataError
+from ssl_text.models.resolve import ModelMismatchError
+from ssl_text.training.lifecycle import check_launch, check_resume_config
 from ssl_text.training.run_config import parse_config
+from ssl_text.training.run_dir import check_is_a_directory, check_run_dir
 
 PIPELINE_FILE = "pipeline.yaml"
 REPORT_JSON = "report.json"
@@ -141,7 +145,35 @@ def parse_simclrv2_config(raw: dict, source: str = "<config>") -> SimCLRv2Config
 
 
 def load_simclrv2_config(path: str | Path, overrides: list[str] | None = None) -> SimCLRv2Config:
-    return parse_simclrv2_config(apply_overrides(read_yaml(path), list(overrides or [])), str(path))
+    overrides = list(overrides or [])
+    raw = apply_overrides(read_yaml(path), overrides)
+    try:
+        return parse_simclrv2_config(raw, str(path))
+    except ConfigError as err:  # a key set on the command line is blamed on the override, not the file
+        blamed = blame_pipeline_override(err, str(path), overrides)
+        if blamed is None:
+            raise
+        raise blamed from None
+
+
+def blame_pipeline_override(err: ConfigError, source: str, overrides: list[str]) -> ConfigError | None:
+    """`blame_override` for a pipeline config, whose stages name their errors `SOURCE (stage): ...` with the keys
+    as the stage sees them (`trainer.max_steps` for the override `pretrain.trainer.max_steps=...`; the distill
+    section's own keys keep their prefix, `distill.temperature`). None: the file is to blame."""
+    message = str(err)
+    for stage in STAGES:
+        stage_source = f"{source} ({stage})"
+        if not message.startswith(f"{stage_source}: "):
+            continue
+        for item in reversed(overrides):  # the last one given wins
+            if not item.startswith(f"{stage}."):
+                continue
+            as_seen = [item[len(stage) + 1 :], *([item] if stage == "distill" else [])]
+            if any(blame_override(err, stage_source, [seen]) is not None for seen in as_seen):
+                rest = message[len(stage_source) + 2 :]
+                return ConfigError(f"command-line override `{item}` (stage `{stage}`): {rest}")
+        return None
+    return blame_override(err, source, overrides)
 
 
 # ---------------------------------------------------------------------------------------
@@ -158,15 +190,49 @@ def stage_done(stage: str, run_dir: Path) -> bool:
 
 
 def _check_finished_stage(stage: str, run_dir: Path, cfg) -> None:
-    from ssl_text.pipelines.train import check_resume_config
+    from ssl_text.pipelines.pretrain import parse_pretrain_config
 
     try:
-        check_resume_config(run_dir, cfg)
+        check_resume_config(run_dir, cfg, parse_pretrain_config if stage == "pretrain" else parse_config)
     except ConfigError as err:
         raise ConfigError(
             f"stage `{stage}` in {run_dir} finished with another config than this pipeline's ({err}); delete "
             f"{run_dir} to rerun it (and the stages after it), pass --overwrite, or choose another output_dir."
         ) from None
+
+
+def check_stage_inputs(pc: SimCLRv2Config, *, overwrite: bool) -> None:
+    """What the data and models of every stage that will run can reveal, checked before anything is written or
+    deleted (the contract of `ssl_text.training.lifecycle.run_lifecycle`, here for the pipeline's folder as a whole).
+
+    A stage's inputs that an earlier stage makes (the pretrained encoder, the fine-tuned teacher) are checked by
+    that stage's own run when they exist. With --overwrite every stage runs; without, the unfinished ones.
+    """
+    from ssl_text.pipelines.pretrain import check_pretrain_inputs
+    from ssl_text.pipelines.train import check_aug_columns, load_checked_data, prepare
+    from ssl_text.pipelines.unlabeled_pool import load_teacher_pool
+
+    state = PartialState()
+    out = Path(pc.output_dir)
+    check_is_a_directory(out)
+    for stage, cfg in (("pretrain", pc.pretrain), ("finetune", pc.finetune), ("distill", pc.distill_run)):
+        run_dir = out / stage
+        if cfg is None or (not overwrite and stage_done(stage, run_dir)):
+            continue
+        if run_dir.exists():
+            check_run_dir(run_dir, resume=True, overwrite=False)  # one that a live run holds is refused
+        try:
+            if stage == "pretrain":
+                check_pretrain_inputs(cfg)
+            elif stage == "finetune":
+                if pc.pretrain is None:
+                    prepare(cfg, state)
+                else:  # from the pretraining stage's encoder: the data now, the model when that stage has made it
+                    load_checked_data(cfg, state)
+            else:  # the teacher is the fine-tuning stage's: the pool it labels, the columns the student's views name
+                check_aug_columns(cfg, load_teacher_pool(cfg, "distillation").unlabeled)
+        except (ConfigError, DataError, ModelMismatchError) as err:  # the same keys in every stage: name it
+            raise type(err)(f"stage `{stage}`: {err}") from None
 
 
 @contextlib.contextmanager
@@ -197,8 +263,10 @@ def _run_simclrv2(pc: SimCLRv2Config, *, overwrite: bool) -> dict:
     from ssl_text.pipelines.pretrain import pretrain
     from ssl_text.pipelines.train import train
 
+    check_launch()
     state = PartialState()
     out = Path(pc.output_dir)
+    check_stage_inputs(pc, overwrite=overwrite)  # before --overwrite deletes anything
     if state.is_main_process:
         if overwrite and out.exists():
             shutil.rmtree(out)

@@ -3,9 +3,11 @@
 RUN_DIR/
   config.yaml        the resolved config
   checkpoints/       full training state for --resume
-  best/              the selected model (save_pretrained: model, tokenizer, label names)
+  best/              the selected model (save_pretrained: model, tokenizer, label names), completed at the end
+                     into a Hub-ready folder: README.md (the model card), training_config.yaml, metrics.json, plots/
   logs/              TensorBoard
   metrics.json       validation history, the selected step, test metrics, timings
+  labeled_rows.jsonl the labeled rows the run drew (index, text hash, label; see ssl_text/data/text_data.py)
   plots/             training curves and confusion matrix (PNG, see ssl_text/training/plots.py)
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
@@ -24,47 +26,23 @@ from accelerate.utils import set_seed
 
 from ssl_text.algorithms import build_algorithm
 from ssl_text.augment.collate import build_collator
-from ssl_text.config import ConfigError, RunConfig, read_yaml, save_config, to_dict
-from ssl_text.config.keys import CONFIG_FILE, METRICS_FILE
+from ssl_text.augment.precomputed import named_aug_columns
+from ssl_text.config import ConfigError, RunConfig, to_dict
+from ssl_text.config.keys import LABELED_ROWS_FILE, METRICS_FILE
 from ssl_text.data.batching import BatchStream
 from ssl_text.data.loading import tokenize_column  # noqa: F401  (ssl_text.pipelines.train.tokenize_column is public)
+from ssl_text.data.text_data import TextData, labeled_rows_jsonl
+from ssl_text.hub.push import write_model_folder
 from ssl_text.models.projection import load_classifier
 from ssl_text.models.resolve import ModelMismatchError, resolve_model_path
 from ssl_text.tasks import build_task
 from ssl_text.training.inference import predict_logits
+from ssl_text.training.lifecycle import ConfigFile, run_lifecycle, warn_once
 from ssl_text.training.plots import confusion_matrix, write_run_plots
 from ssl_text.training.run_config import parse_config
-from ssl_text.training.run_dir import acquire_lock, check_run_dir, prepare_run_dir, release_lock, write_text_atomic
+from ssl_text.training.run_dir import write_text_atomic
 from ssl_text.training.streaming import check_streamable, unlabeled_batches
 from ssl_text.training.trainer import BEST, Trainer, mixed_precision_for
-
-
-def check_resume_config(run_dir: Path, cfg: RunConfig) -> None:
-    saved_path = run_dir / CONFIG_FILE
-    if not saved_path.exists():
-        return
-    saved = read_yaml(saved_path)
-    try:  # fields added since the run was started take their defaults, so they do not count as changes
-        saved = to_dict(parse_config(saved, str(saved_path)))
-    except ConfigError:
-        pass  # compared as written: the differing keys are named below
-    current = to_dict(cfg)
-    saved.pop("output_dir", None), current.pop("output_dir", None)  # a run directory may be moved
-    saved.pop("hub", None), current.pop("hub", None)  # where the model is published does not change training
-    if saved != current:
-        diffs = sorted(_diff_keys(saved, current))
-        raise ConfigError(
-            f"--resume: the config differs from the one saved in {saved_path} at {diffs[:5]}; resume with the "
-            "same config (the saved one is the reference), or start a new run with another output_dir."
-        )
-
-
-def _diff_keys(a, b, prefix=""):
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in set(a) | set(b):
-            yield from _diff_keys(a.get(key), b.get(key), f"{prefix}{key}.")
-    elif a != b:
-        yield prefix.rstrip(".")
 
 
 @dataclass
@@ -80,65 +58,45 @@ class Prepared:
     unlabeled: datasets.Dataset | None
     validation: datasets.Dataset | None
     test: datasets.Dataset | None
+    labeled_rows: list | None = None  # the drawn labeled rows (ssl_text.data.text_data.LabeledRow), for labeled_rows.jsonl
 
 
 def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> dict:
     started = time.time()
-    t = cfg.trainer
     accelerator = Accelerator(
-        mixed_precision=mixed_precision_for(t.mixed_precision),
+        mixed_precision=mixed_precision_for(cfg.trainer.mixed_precision),
         log_with=list(cfg.trainer.report_to) or None,
         project_dir=cfg.output_dir,
     )
     run_dir = Path(cfg.output_dir)
-    if accelerator.is_main_process:
-        if cfg.hub.push_to_hub:  # a missing or rejected token fails now, not after training
+
+    def validate() -> Prepared:
+        if cfg.hub.push_to_hub and accelerator.is_main_process:  # a missing or rejected token fails now, not after training
             from ssl_text.hub.push import check_token
 
             check_token()
-        check_run_dir(run_dir, resume=resume, overwrite=overwrite)
-        if resume:
-            check_resume_config(run_dir, cfg)
-    set_seed(t.seed)
-    prepared = prepare(cfg, accelerator)  # bad data or a mismatched model stops here, before any write
-    if accelerator.is_main_process:
-        prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
-        acquire_lock(run_dir)
-        save_config(cfg, run_dir / CONFIG_FILE)
-    accelerator.wait_for_everyone()
-    try:
-        return _train(cfg, accelerator, prepared, run_dir, resume, started)
-    finally:
-        if accelerator.is_main_process:
-            release_lock(run_dir)
+        set_seed(cfg.trainer.seed)
+        return prepare(cfg, accelerator)  # bad data or a mismatched model stops here, before any write
+
+    return run_lifecycle(
+        run_dir,
+        ConfigFile(cfg, parse_config),
+        resume=resume,
+        overwrite=overwrite,
+        validate=validate,
+        execute=lambda prepared: _train(cfg, accelerator, prepared, run_dir, resume, started),
+    )
 
 
 def prepare(cfg: RunConfig, accelerator: Accelerator) -> Prepared:
-    # 1. Data, task, tokenizer and model.
-    task = build_task(cfg.task)
-    task.check_views(cfg.views)
-    with accelerator.main_process_first():
-        data = task.load_data(cfg.data)
+    # 1. Data, task, tokenizer and model. The task's checks of the views and the algorithm ran at load
+    # (ssl_text/training/run_config.py), before anything here.
+    task, data, algorithm, aug_columns = load_checked_data(cfg, accelerator)
     model_path = resolve_model_path(cfg.model.name_or_path)
     tokenizer = task.load_tokenizer(model_path)
     model = load_classifier(task, model_path, data.label_names, cfg.model.projection_head_layers)
     check_tokenizer_fits_model(tokenizer, model, model_path)
-    algorithm = build_algorithm(cfg.algorithm, len(data.label_names))
-    if task.token_level and not getattr(algorithm, "token_level", False):
-        from ssl_text.algorithms import ALGORITHMS
-
-        supported = sorted(name for name, cls in ALGORITHMS.items() if getattr(cls, "token_level", False))
-        raise ConfigError(
-            f"algorithm `{cfg.algorithm.name}` works on one label per text, but task `{cfg.task}` labels every "
-            f"token; choose one of the token-level algorithms {supported}."
-        )
-    needs_unlabeled = any(view.startswith("ulb") for view in algorithm.views)
-    if needs_unlabeled and data.unlabeled is None:
-        raise ConfigError(
-            f"algorithm `{cfg.algorithm.name}` learns from unlabeled text but the config has no "
-            "`data.unlabeled` and `data.sampling.rest_as_unlabeled` is false; add one, or use `supervised`."
-        )
-    check_streamable(algorithm, cfg.algorithm.name, data.unlabeled if needs_unlabeled else None)
+    needs_unlabeled = learns_from_unlabeled(algorithm)
 
     # 2. Tokenize once (cached by `datasets`), then stream padded batches.
     def encode(ds, extra_columns=()):
@@ -146,16 +104,43 @@ def prepare(cfg: RunConfig, accelerator: Accelerator) -> Prepared:
 
     with accelerator.main_process_first():
         labeled = encode(data.labeled)
-        aug_columns = sorted(
-            {c for view in (cfg.views.weak, cfg.views.strong) for c in view.aug_columns}
-            & set(data.unlabeled.column_names if data.unlabeled is not None else [])
-        )
         streamed = isinstance(data.unlabeled, datasets.IterableDataset)  # tokenized as drawn (ssl_text/training/streaming.py)
         unlabeled = (data.unlabeled if streamed else encode(data.unlabeled, aug_columns)) if needs_unlabeled else None
         validation = encode(data.validation)
         test = encode(data.test)
 
-    return Prepared(task, tokenizer, model, algorithm, data.label_names, labeled, unlabeled, validation, test)
+    return Prepared(
+        task, tokenizer, model, algorithm, data.label_names, labeled, unlabeled, validation, test, data.labeled_rows
+    )
+
+
+def load_checked_data(cfg: RunConfig, accelerator) -> tuple[object, TextData, object, list[str]]:
+    """(task, data, algorithm, the paraphrase columns the views name) with everything the data can reveal checked,
+    no model loaded: the labels, an unlabeled set the algorithm learns from, and the `aug_columns` it must hold.
+    `accelerator`: anything with `main_process_first` (an Accelerator, a PartialState)."""
+    task = build_task(cfg.task)
+    with accelerator.main_process_first():
+        data = task.load_data(cfg.data)
+    algorithm = build_algorithm(cfg.algorithm, len(data.label_names))
+    needs_unlabeled = learns_from_unlabeled(algorithm)
+    if needs_unlabeled and data.unlabeled is None:
+        raise ConfigError(
+            f"algorithm `{cfg.algorithm.name}` learns from unlabeled text but the config has no "
+            "`data.unlabeled` and `data.sampling.rest_as_unlabeled` is false; add one, or use `supervised`."
+        )
+    check_streamable(algorithm, cfg.algorithm.name, data.unlabeled if needs_unlabeled else None)
+    aug_columns = check_aug_columns(cfg, data.unlabeled) if needs_unlabeled else []
+    return task, data, algorithm, aug_columns
+
+
+def learns_from_unlabeled(algorithm) -> bool:
+    return any(view.startswith("ulb") for view in algorithm.views)
+
+
+def check_aug_columns(cfg: RunConfig, unlabeled) -> list[str]:
+    """The paraphrase columns the views' simple form names (`aug_columns`), sorted; a name the unlabeled data
+    lacks stops the run before anything is written (the collator would refuse it only once the run has started)."""
+    return named_aug_columns([cfg.views.weak, cfg.views.strong], unlabeled.column_names or [])
 
 
 def check_tokenizer_fits_model(tokenizer, model, model_path: str) -> None:
@@ -172,6 +157,8 @@ def _train(cfg: RunConfig, accelerator: Accelerator, p: Prepared, run_dir: Path,
     task, tokenizer, algorithm = p.task, p.tokenizer, p.algorithm
     labeled, unlabeled, validation, test = p.labeled, p.unlabeled, p.validation, p.test
     collator = build_collator(task, tokenizer, cfg, algorithm.views, unlabeled, labeled, p.label_names)
+    if accelerator.is_main_process and p.labeled_rows is not None:  # said from the start: a crashed run too
+        write_text_atomic(run_dir / LABELED_ROWS_FILE, labeled_rows_jsonl(p.labeled_rows))
     rank, world = accelerator.process_index, accelerator.num_processes
     lb_stream = BatchStream(labeled, t.lb_batch_size, t.seed, collator.labeled, rank, world, salt=1)
     ulb_stream = (
@@ -187,13 +174,17 @@ def _train(cfg: RunConfig, accelerator: Accelerator, p: Prepared, run_dir: Path,
 
     def save_model(model, path: Path) -> None:
         model.save_pretrained(path)
+        tokenizer.model_max_length = cfg.data.max_length  # so `pipeline(..., truncation=True)` cuts where training did
         tokenizer.save_pretrained(path)
 
     # 3. Train; the trainer evaluates on validation and keeps the best model in RUN_DIR/best.
+    if validation is None:
+        warn_once(
+            f"the config has no `data.validation`: the model of the last step is the one selected and tested, and "
+            f"`trainer.eval_every` ({t.eval_every}) has no effect; add a validation split to select on it."
+        )
     accelerator.init_trackers("logs", config=_flat_hparams(cfg))
     counts = task.label_counts(labeled, len(p.label_names))
-    if t.select_metric == "accuracy" and task.select_metric != "accuracy":  # "accuracy": the default
-        t = replace(t, select_metric=task.select_metric)
     trainer = Trainer(
         t,
         accelerator,
@@ -206,8 +197,8 @@ def _train(cfg: RunConfig, accelerator: Accelerator, p: Prepared, run_dir: Path,
         evaluate=evaluate if validation is not None else None,
         save_model=save_model,
         label_prior=counts / counts.sum(),
-        token_decoder=task.token_decoder(p.label_names) if task.token_level else None,
-        mask_groups=task.mask_groups(p.label_names) if task.token_level else None,
+        token_decoder=task.token_decoder(p.label_names),
+        mask_groups=task.mask_groups(p.label_names),
     )
     progress = trainer.fit(resume=resume)
     train_seconds = time.time() - started
@@ -242,11 +233,13 @@ def _train(cfg: RunConfig, accelerator: Accelerator, p: Prepared, run_dir: Path,
     metrics["total_seconds"] = round(time.time() - started, 1)
     accelerator.end_training()
     if accelerator.is_main_process:
-        write_text_atomic(run_dir / METRICS_FILE, json.dumps(metrics, indent=2))
         try:
-            write_run_plots(run_dir)
+            write_run_plots(run_dir, metrics)
         except Exception as err:  # a plot must never cost a finished run
             accelerator.print(f"warning: could not draw the plots in {run_dir / 'plots'}: {err!r}")
+        write_model_folder(run_dir, metrics)  # best/: card, config, metrics and plots beside the model, for the Hub
+        # Last: the metrics file marks the run finished (--resume then keeps it), so everything else is in place.
+        write_text_atomic(run_dir / METRICS_FILE, json.dumps(metrics, indent=2))
         if cfg.hub.push_to_hub:
             from ssl_text.hub.push import HubError, push_run
 

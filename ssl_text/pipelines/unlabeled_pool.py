@@ -1,12 +1,14 @@
-"""The unlabeled pool that a trained teacher labels: `ssl-text self-train` and `ssl-text distill`."""
+"""The unlabeled pool that a trained teacher labels, and the one way it labels it: `ssl-text self-train`
+(the whole pool at once) and `ssl-text distill` (shard by shard)."""
 
 from __future__ import annotations
 
 import datasets
-from accelerate import PartialState
+from accelerate import Accelerator, PartialState
 
 from ssl_text.config import ConfigError, RunConfig
 from ssl_text.data.text_data import TextData
+from ssl_text.training.inference import predict_logits
 
 
 def load_teacher_pool(cfg: RunConfig, command: str) -> TextData:
@@ -28,3 +30,31 @@ def load_teacher_pool(cfg: RunConfig, command: str) -> TextData:
             "streamed corpus cannot give; set `data.unlabeled.streaming: false` (or label a sample of it)."
         )
     return data
+
+
+class PoolTeacher:
+    """A trained model (a run's `best/` or a model folder) and the unlabeled pool of `data`, encoded as the
+    task encodes it (`task.encode`, cached; the main process first): the one way a teacher labels a pool.
+
+    With an `accelerator` (self-training), `logits` splits the rows across its processes under its mixed
+    precision and gives every process all of them; without one (distillation, whose processes share out
+    the shards), each process runs the rows it is given on its own device, in the teacher's precision.
+    """
+
+    def __init__(self, cfg: RunConfig, teacher_dir, data: TextData, accelerator: Accelerator | None = None):
+        from ssl_text.tasks import build_task
+
+        self.task = build_task(cfg.task)
+        self.accelerator = accelerator
+        self.batch_size = cfg.trainer.eval_batch_size
+        self.tokenizer = self.task.load_tokenizer(str(teacher_dir))
+        model = self.task.load_model(str(teacher_dir), data.label_names)
+        self.device = PartialState().device
+        self.model = accelerator.prepare(model) if accelerator is not None else model.to(self.device).eval()
+        with PartialState().main_process_first():
+            self.pool = self.task.encode(data.unlabeled, self.tokenizer, cfg.data, data.label_names)
+
+    def logits(self, rows: datasets.Dataset):
+        """The teacher's logits for encoded `rows` (the pool, or a `select` of it), in row order: [N, C], or per
+        token N arrays [L_i, C]."""
+        return predict_logits(self.accelerator, self.model, rows, self.batch_size, self.tokenizer.pad_token_id, self.device)

@@ -18,6 +18,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import sklearn.metrics
 
 from ssl_text.config.keys import METRICS_FILE, PLOTS_DIR
 
@@ -27,10 +28,9 @@ ENTITY_F1_FILE = "entity_f1.png"
 
 
 def confusion_matrix(predictions, references, num_classes: int) -> list[list[int]]:
-    """Counts [true class][predicted class]."""
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(references, dtype=np.int64), np.asarray(predictions, dtype=np.int64)), 1)
-    return matrix.tolist()
+    """Counts [true class][predicted class], every class a row and a column even when it never occurs."""
+    labels = list(range(num_classes))
+    return sklearn.metrics.confusion_matrix(references, predictions, labels=labels).astype(int).tolist()
 
 
 def read_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
@@ -145,11 +145,13 @@ def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], title: str
     return path
 
 
-def write_run_plots(run_dir: str | Path) -> list[Path]:
-    """Draw the plots of a finished run into RUN_DIR/plots/; returns the files written."""
+def write_run_plots(run_dir: str | Path, metrics: dict | None = None) -> list[Path]:
+    """Draw the plots of a finished run into RUN_DIR/plots/; returns the files written. `metrics`: the run's,
+    before its metrics file is written (that file marks the run finished, so it comes last); default: that file."""
     run_dir = Path(run_dir)
-    metrics_path = run_dir / METRICS_FILE
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    if metrics is None:
+        metrics_path = run_dir / METRICS_FILE
+        metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     out = run_dir / PLOTS_DIR
     out.mkdir(exist_ok=True)
     written = []

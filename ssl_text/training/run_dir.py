@@ -26,6 +26,7 @@ def _pid_alive(pid: int) -> bool:
 def check_run_dir(path: str | Path, *, resume: bool, overwrite: bool) -> Path:
     """Refuse, without touching anything, a directory in use or holding a run we may not replace."""
     run_dir = Path(path)
+    check_is_a_directory(run_dir)
     lock = run_dir / LOCK
     if lock.exists():
         text = lock.read_text().strip()
@@ -45,13 +46,33 @@ def check_run_dir(path: str | Path, *, resume: bool, overwrite: bool) -> Path:
     return run_dir
 
 
-def prepare_run_dir(path: str | Path, *, resume: bool, overwrite: bool) -> Path:
-    """Create (or reuse, when resuming) a run directory; replace it only with `overwrite`."""
+def check_is_a_directory(run_dir: Path) -> None:
+    """Refuse an output_dir that is a file, or that lies under one."""
+    for path in (run_dir, *run_dir.parents):
+        if path.exists() and not path.is_dir():
+            where = "is" if path == run_dir else f"lies under {path}, which is"
+            raise RunDirError(
+                f"output_dir {run_dir} {where} a file, not a directory; set output_dir to a directory "
+                "(a new path or an earlier run's directory), or move the file away."
+            )
+
+
+def claim_run_dir(path: str | Path, *, resume: bool, overwrite: bool, keep: tuple[str, ...] = ()) -> bool:
+    """Lock the run directory (created if missing), then, with `overwrite` and not `resume`, empty it
+    except for the names in `keep`. Returns whether this call took the lock (False: this process
+    already held it, e.g. a distillation's student run inside the distillation's directory)."""
     run_dir = check_run_dir(path, resume=resume, overwrite=overwrite)
-    if run_dir.exists() and overwrite and not resume:
-        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+    lock = run_dir / LOCK
+    took = not (lock.exists() and lock.read_text().strip() == str(os.getpid()))
+    if took:
+        acquire_lock(run_dir)
+    if overwrite and not resume:
+        for child in run_dir.iterdir():
+            if child.name in (LOCK, *keep):
+                continue
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    return took
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

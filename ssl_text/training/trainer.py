@@ -8,6 +8,7 @@ save the best model, and checkpoint.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -27,10 +28,11 @@ from tqdm.auto import tqdm
 
 from ssl_text.algorithms.base import LossOutput, TrainState
 from ssl_text.config import ConfigError, TrainerConfig
-from ssl_text.config.keys import BEST, CHECKPOINTS
+from ssl_text.config.keys import BEST, CHECKPOINTS, CHECKSUMS_FILE
 from ssl_text.data.batching import BatchStream
 from ssl_text.training.ema import EMA
 from ssl_text.training.param_groups import optimizer_groups
+from ssl_text.training.run_dir import RunDirError
 from ssl_text.training.running_means import RunningMeans
 
 COLLAPSE_ADVICE = "Consider a higher tau, distribution alignment (`algorithm.dist_align_momentum` of fixmatch, uda and mixmatch), or an adaptive-threshold algorithm (flexmatch, freematch)."
@@ -45,6 +47,10 @@ class NonFiniteLossError(RuntimeError):
 
 class TrainingInterrupted(RuntimeError):
     """SIGTERM or Ctrl-C arrived; a checkpoint was saved at the end of the current step."""
+
+
+class CheckpointError(RunDirError):
+    """`--resume` found checkpoints, but none passes its checksums and loads."""
 
 
 class StopSignals:
@@ -99,6 +105,10 @@ def mixed_precision_for(setting: str) -> str:
 
 
 def linear_schedule(warmup_steps: int, max_steps: int, kind: str) -> Callable[[int], float]:
+    """Our own, not `transformers.get_scheduler`: its warmup starts at lr 0 (step / warmup), which wastes the
+    first step and would change every figure measured with warmup; ours starts at 1 / warmup, and is identical
+    to get_scheduler's "linear" and "constant" from the end of the warmup on (tests/test_checkpoints.py)."""
+
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / max(warmup_steps, 1)
@@ -109,11 +119,70 @@ def linear_schedule(warmup_steps: int, max_steps: int, kind: str) -> Callable[[i
     return factor
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def resolve_num_threads(setting: int | str, num_processes: int) -> tuple[int, str]:
+    """Torch CPU threads per process and why. `auto`: OMP_NUM_THREADS when set (`accelerate launch` sets it,
+    one thread per process on GPUs), else the CPUs per process less one, left to the data side and the OS:
+    torch's default of every core ran a step 5x slower on a busy 2-core machine."""
+    if setting != "auto":
+        return int(setting), "trainer.num_threads"
+    if os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads(), "trainer.num_threads=auto, OMP_NUM_THREADS is set: kept"
+    cpus = available_cpus()
+    threads = max(1, cpus // num_processes - 1)
+    return threads, f"trainer.num_threads=auto: {cpus} CPUs, {num_processes} process(es), one core left free"
+
+
 def checkpoint_dirs(run_dir: Path) -> list[Path]:
     root = run_dir / CHECKPOINTS
     if not root.is_dir():
         return []
     return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step_"))
+
+
+HASH_CHUNK_BYTES = 1 << 20
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(HASH_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_checksums(folder: Path) -> None:
+    """SHA256SUMS of every file in a checkpoint folder, in `sha256sum` format."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != CHECKSUMS_FILE)
+    lines = [f"{file_sha256(p)}  {p.relative_to(folder).as_posix()}\n" for p in files]
+    (folder / CHECKSUMS_FILE).write_text("".join(lines))
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a checkpoint folder cannot be trusted (a file missing, unlisted or unlike its checksum), or None.
+
+    A folder without SHA256SUMS was written by an ssl-text that had no checksums: loading it is the only test."""
+    manifest = folder / CHECKSUMS_FILE
+    if not manifest.is_file():
+        return None
+    listed = {}
+    for line in manifest.read_text(errors="replace").splitlines():
+        expected, _, name = line.partition("  ")
+        listed[name] = expected
+    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and p.name != CHECKSUMS_FILE}
+    unlisted = sorted(present - set(listed))
+    if unlisted:
+        return f"{unlisted[0]} is not listed in {CHECKSUMS_FILE}"
+    for name, expected in sorted(listed.items()):
+        if name not in present:
+            return f"{name} is missing"
+        if file_sha256(folder / name) != expected:
+            return f"{name} does not match its checksum in {CHECKSUMS_FILE}"
+    return None
 
 
 class Trainer:
@@ -147,6 +216,9 @@ class Trainer:
         self.pseudo_counts = torch.zeros(num_classes, device=accelerator.device)  # confident pseudo-labels per class
         self.token_decoder = token_decoder  # token-level tasks: probs [B, L, C] -> valid label sequences
         self.mask_groups = mask_groups  # class ids per group (NER: per entity type) for mask-rate logging
+        threads, why = resolve_num_threads(config.num_threads, accelerator.num_processes)
+        torch.set_num_threads(threads)
+        accelerator.print(f"torch CPU threads per process: {threads} ({why})")
 
         optimizer = torch.optim.AdamW(
             optimizer_groups(model, config.learning_rate, config.weight_decay, config.layer_decay),
@@ -294,11 +366,11 @@ class Trainer:
         self.progress.nonfinite_in_a_row += 1
         self.progress.nonfinite_total += 1
         if self.progress.nonfinite_in_a_row >= self.config.max_nonfinite_steps:
-            self.save_checkpoint()
+            path = self.save_checkpoint()
             raise NonFiniteLossError(
                 f"the loss was NaN or infinite in {self.progress.nonfinite_in_a_row} steps in a row at step "
                 f"{self.progress.step}; the learning rate ({self.config.learning_rate}) is likely too high, "
-                "or fp16 overflowed (try mixed_precision=bf16 or no). A checkpoint was saved."
+                f"or fp16 overflowed (try mixed_precision=bf16 or no). A checkpoint was saved to {path}."
             )
 
     def log_parts(self, out: LossOutput, batch: dict) -> dict[str, tuple[torch.Tensor | float, torch.Tensor | float]]:
@@ -322,15 +394,18 @@ class Trainer:
         return parts
 
     def check_collapse(self, step: int) -> float | None:
-        """Warn when the confident pseudo-labels of the last window drift far from the labeled prior."""
-        counts = self.pseudo_counts.cpu()
+        """Warn, once, when the confident pseudo-labels of the last window, counted over every process, drift far
+        from the labeled prior."""
+        if self.label_prior is None:
+            return None
+        counts = self.accelerator.gather(self.pseudo_counts[None]).sum(dim=0).cpu()  # every process calls this
         self.pseudo_counts = torch.zeros_like(self.pseudo_counts)
-        if self.label_prior is None or counts.sum() < 2 * self.num_classes:
+        if counts.sum() < 2 * self.num_classes:
             return None
         share = counts / counts.sum()
         distance = 0.5 * float((share - self.label_prior).abs().sum())  # total variation, in [0, 1]
         self.accelerator.log({"train/pseudo_label_prior_distance": distance}, step=step)
-        if distance > self.config.collapse_tv_bound:
+        if distance > self.config.collapse_tv_bound and self.accelerator.is_main_process:
             message = (
                 f"step {step}: possible pseudo-label collapse: the confident pseudo-labels are distributed "
                 f"{[round(float(x), 3) for x in share]} against a labeled prior of "
@@ -359,6 +434,11 @@ class Trainer:
         step = self.progress.step
         self.accelerator.log({f"validation/{k}": v for k, v in metrics.items()}, step=step)
         self.progress.history.append({"step": step, **metrics})
+        if self.config.select_metric not in metrics:  # configs from load_config are checked against the task
+            raise ConfigError(
+                f"`trainer.select_metric` is {self.config.select_metric!r}, which the evaluation does not report; "
+                f"choose one of {sorted(metrics)}."
+            )
         value = metrics[self.config.select_metric]
         if value > self.progress.best_metric:
             self.progress.best_metric, self.progress.best_step = value, step
@@ -381,7 +461,7 @@ class Trainer:
     # ----------------------------------------------------------------------------------
 
     def save_checkpoint(self) -> Path:
-        """Write the full training state atomically (temporary folder, then rename)."""
+        """Write the full training state and its checksums atomically (temporary folder, then rename)."""
         acc = self.accelerator
         root = self.run_dir / CHECKPOINTS
         target = root / f"step_{self.progress.step:07d}"
@@ -393,6 +473,7 @@ class Trainer:
         acc.save_state(str(tmp))
         acc.wait_for_everyone()
         if acc.is_main_process:
+            write_checksums(tmp)  # inside the folder before its rename: a checkpoint never lacks them
             shutil.rmtree(target, ignore_errors=True)
             os.replace(tmp, target)
             for old in checkpoint_dirs(self.run_dir)[: -self.config.keep_checkpoints]:
@@ -401,14 +482,29 @@ class Trainer:
         return target
 
     def load_latest_checkpoint(self) -> Path | None:
-        """Restore the newest checkpoint that loads; report and skip any that do not."""
-        for path in reversed(checkpoint_dirs(self.run_dir)):
-            try:
-                self.accelerator.load_state(str(path))
-            except Exception as err:  # a truncated or corrupted checkpoint: fall back to the previous one
-                self.accelerator.print(f"checkpoint {path} could not be loaded ({err}); trying the previous one.")
+        """Restore the newest checkpoint that passes its checksums and loads; report and skip any other.
+        Checkpoints that all fail stop the run: starting again at step 0 would silently discard the training."""
+        root = self.run_dir / CHECKPOINTS
+        found = checkpoint_dirs(self.run_dir)
+        problems = []
+        for path in reversed(found):
+            problem = checkpoint_problem(path)
+            if problem is None:
+                try:
+                    self.accelerator.load_state(str(path))
+                except Exception as err:  # unreadable although its checksums match (or it has none)
+                    problem = str(err) or type(err).__name__
+            if problem is not None:  # truncated or corrupted: fall back to the previous one
+                self.accelerator.print(f"checkpoint {path} could not be loaded ({problem}); trying the previous one.")
+                problems.append(f"{path.name}: {problem}")
                 continue
             self.accelerator.print(f"resumed from {path} at step {self.progress.step}")
             return path
-        self.accelerator.print(f"no checkpoint under {self.run_dir / CHECKPOINTS}; starting from step 0.")
+        if found:
+            raise CheckpointError(
+                f"--resume: none of the {len(found)} checkpoint(s) in {root} can be loaded ({'; '.join(problems)}). "
+                f"Start the run afresh with --overwrite (this deletes {self.run_dir}), or put a valid step_<n>/ "
+                f"folder back into {root}."
+            )
+        self.accelerator.print(f"no checkpoint under {root}; starting from step 0.")
         return None
