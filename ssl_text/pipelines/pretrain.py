@@ -62,10 +62,10 @@ from ssl_text.data.loading import _fingerprints, add_text_column, load_spec
 from ssl_text.models.resolve import resolve_model_path
 from ssl_text.pipelines.contrastive import ContrastiveCollator, ContrastiveObjective, batch_sums, held_out_batches
 from ssl_text.tasks import build_task
-from ssl_text.training.lifecycle import ConfigFile, run_lifecycle, warn_once
+from ssl_text.training.lifecycle import ConfigFile, run_accelerator, run_lifecycle, warn_once
 from ssl_text.training.run_config import check_max_length
 from ssl_text.training.run_dir import write_text_atomic
-from ssl_text.training.trainer import BEST, Trainer, mixed_precision_for
+from ssl_text.training.trainer import BEST, Trainer
 
 ENCODER = "encoder"
 EVAL_MASK_SALT = 7919  # held-out batch k is masked with derive_seed(seed, EVAL_MASK_SALT, k): the same masks at every evaluation
@@ -366,11 +366,7 @@ def load_corpus(cfg: PretrainDataConfig, seed: int) -> tuple[datasets.Dataset, d
 
 def pretrain(cfg: PretrainRunConfig, *, resume: bool = False, overwrite: bool = False) -> dict:
     started = time.time()
-    accelerator = Accelerator(
-        mixed_precision=mixed_precision_for(cfg.trainer.mixed_precision),
-        log_with=list(cfg.trainer.report_to) or None,
-        project_dir=cfg.output_dir,
-    )
+    accelerator = run_accelerator(cfg.trainer, cfg.output_dir)
     run_dir = Path(cfg.output_dir)
     return run_lifecycle(
         run_dir,

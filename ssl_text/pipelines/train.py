@@ -37,12 +37,12 @@ from ssl_text.models.projection import load_classifier
 from ssl_text.models.resolve import ModelMismatchError, resolve_model_path
 from ssl_text.tasks import build_task
 from ssl_text.training.inference import predict_logits
-from ssl_text.training.lifecycle import ConfigFile, run_lifecycle, warn_once
+from ssl_text.training.lifecycle import ConfigFile, run_accelerator, run_lifecycle, warn_once
 from ssl_text.training.plots import confusion_matrix, write_run_plots
 from ssl_text.training.run_config import parse_config
 from ssl_text.training.run_dir import write_text_atomic
 from ssl_text.training.streaming import check_streamable, unlabeled_batches
-from ssl_text.training.trainer import BEST, Trainer, mixed_precision_for
+from ssl_text.training.trainer import BEST, Trainer
 
 
 @dataclass
@@ -63,11 +63,7 @@ class Prepared:
 
 def train(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> dict:
     started = time.time()
-    accelerator = Accelerator(
-        mixed_precision=mixed_precision_for(cfg.trainer.mixed_precision),
-        log_with=list(cfg.trainer.report_to) or None,
-        project_dir=cfg.output_dir,
-    )
+    accelerator = run_accelerator(cfg.trainer, cfg.output_dir)
     run_dir = Path(cfg.output_dir)
 
     def validate() -> Prepared:

@@ -16,17 +16,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from accelerate import PartialState
+from accelerate import Accelerator, PartialState
 from accelerate.utils import parse_flag_from_env
 
-from ssl_text.config import ConfigError, read_yaml, save_config, to_dict
+from ssl_text.config import ConfigError, TrainerConfig, read_yaml, save_config, to_dict
 from ssl_text.config.keys import CONFIG_FILE, METRICS_FILE
 from ssl_text.training.run_dir import check_run_dir, claim_run_dir, release_lock
+from ssl_text.training.trainer import mixed_precision_for
 
 Prepared = TypeVar("Prepared")
 # Keys that --resume may change: none changes what is trained or recorded. A run directory may be moved; where a
 # model is published, how many CPU threads compute it and whether a progress bar shows it do not change the run.
 UNCOMPARED = ("output_dir", "hub", "trainer.num_threads", "trainer.progress_bar")
+
+
+def run_accelerator(trainer: TrainerConfig, output_dir: str | Path) -> Accelerator:
+    """The Accelerator of a training run: its precision, and the trackers it logs to under `output_dir`."""
+    return Accelerator(
+        mixed_precision=mixed_precision_for(trainer.mixed_precision),
+        log_with=list(trainer.report_to) or None,
+        project_dir=str(output_dir),
+    )
 
 
 def check_launch() -> None:
