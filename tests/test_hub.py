@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import transformers
 import yaml
 from huggingface_hub import ModelCard, constants
 
@@ -57,6 +58,9 @@ def hub_env(hub, monkeypatch, tmp_path):
     monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
     if hasattr(constants, "AGENT_HARNESSES_PATH"):
         monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(home / "agent_harnesses.json"))
+    # transformers keeps one HfApi made with the endpoint of its first use (a test that loaded a model before
+    # this one): drop it, or loading back asks huggingface.co and retries for 45 s before giving up
+    monkeypatch.setattr(transformers.utils.hub, "_hf_api", None)
     return home
 
 
