@@ -27,9 +27,18 @@ from ssl_text.augment.collate import VIEW_FIELDS
 from ssl_text.augment.token_views import token_dropout
 from ssl_text.augment.words import seed_from
 from ssl_text.config import ConfigError, DataConfig, ViewConfig, ViewsConfig
-from ssl_text.config.keys import INDEX, LB_LABELS, PSEUDO_TARGET, ULB_INDEX, ULB_STRONG, ULB_TOKEN_MASK, ULB_WEAK
+from ssl_text.config.keys import (
+    ANALYSIS_LABEL,
+    INDEX,
+    LB_LABELS,
+    PSEUDO_TARGET,
+    ULB_INDEX,
+    ULB_STRONG,
+    ULB_TOKEN_MASK,
+    ULB_WEAK,
+)
 from ssl_text.data.batching import pad_ids
-from ssl_text.data.loading import ANALYSIS_LABEL, valid_unicode
+from ssl_text.data.loading import valid_unicode
 from ssl_text.data.text_data import TextData
 from ssl_text.models.resolve import ModelMismatchError, check_tokenizer
 from ssl_text.tasks.bio import bio_constraints, decode_bio, entity_groups, repair_bio

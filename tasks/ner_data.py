@@ -16,9 +16,8 @@ from typing import Iterator
 import datasets
 
 from ssl_text.config import DataConfig, DatasetSpec
-from ssl_text.config.keys import INDEX, PSEUDO_TARGET
+from ssl_text.config.keys import ANALYSIS_LABEL, INDEX, PSEUDO_TARGET
 from ssl_text.data.loading import (
-    ANALYSIS_LABEL,
     CONLL_SUFFIXES,
     LABELED_DATA,
     DataError,

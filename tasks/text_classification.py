@@ -10,7 +10,8 @@ from scipy.special import softmax
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 import ssl_text.metrics
-from ssl_text.data.loading import ANALYSIS_LABEL, valid_unicode
+from ssl_text.config.keys import ANALYSIS_LABEL
+from ssl_text.data.loading import valid_unicode
 from ssl_text.models.resolve import ModelMismatchError, check_tokenizer
 
 METRIC_PATH = os.path.join(os.path.dirname(ssl_text.metrics.__file__), "classification")

@@ -457,3 +457,28 @@ def _validate_card(content: str) -> list[str]:
                     elif not all("type" in m and "value" in m for m in result["metrics"]):
                         errors.append("each model-index metric needs a type and a value")
     return errors
+
+
+def point_hub_clients_at(server, home, mp) -> None:
+    """huggingface_hub and transformers pointed at `server` (environment and import-time constants), with the
+    cache in `home` and no saved login; `mp` is a pytest MonkeyPatch, which undoes it all."""
+    import transformers.utils.hub
+    from huggingface_hub import constants
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
+        mp.delenv(name, raising=False)
+    mp.setenv("HF_ENDPOINT", server.url)
+    mp.setenv("HF_HOME", str(home))
+    mp.setenv("HF_TOKEN", server.token)
+    mp.setattr(constants, "ENDPOINT", server.url)
+    mp.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
+    mp.setattr(constants, "HF_HUB_OFFLINE", False)
+    mp.setattr(constants, "HF_HOME", str(home))
+    mp.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+    mp.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))  # no saved login
+    mp.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
+    if hasattr(constants, "AGENT_HARNESSES_PATH"):
+        mp.setattr(constants, "AGENT_HARNESSES_PATH", str(home / "agent_harnesses.json"))
+    # transformers keeps one HfApi made with the endpoint of its first use (a test that loaded a model before
+    # this one): drop it, or loading back asks huggingface.co and retries for 45 s before giving up
+    mp.setattr(transformers.utils.hub, "_hf_api", None)

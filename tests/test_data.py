@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from ssl_text.config import DataConfig, DatasetSpec, SamplingConfig
-from ssl_text.data.loading import ANALYSIS_LABEL, DataError, clean_text, sample_fraction_per_class, sample_per_class
+from ssl_text.config.keys import ANALYSIS_LABEL
+from ssl_text.data.loading import DataError, clean_text, sample_fraction_per_class, sample_per_class
 from ssl_text.data.text_data import load_text_data
 
 ROWS = [("sports", "the team won the match"), ("business", "stock market rally"), ("sports", "coach and player"),

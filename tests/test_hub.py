@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import transformers
 import yaml
 from huggingface_hub import ModelCard, constants
 
@@ -26,7 +25,7 @@ from ssl_text.config import ConfigError
 from ssl_text.hub.push import HubError, push_dataset, push_run
 from ssl_text.pipelines.train import train
 from ssl_text.training.run_config import parse_config
-from tests.hub_server import FakeHub
+from tests.hub_server import FakeHub, point_hub_clients_at
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,23 +43,7 @@ def hub():
 def hub_env(hub, monkeypatch, tmp_path):
     """Point huggingface_hub (env and import-time constants) at the local server, with a fresh cache."""
     home = tmp_path / "hf_home"
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    monkeypatch.setenv("HF_HOME", str(home))
-    monkeypatch.setenv("HF_TOKEN", hub.token)
-    monkeypatch.setattr(constants, "ENDPOINT", hub.url)
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "HF_HOME", str(home))
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))  # no saved login
-    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
-    if hasattr(constants, "AGENT_HARNESSES_PATH"):
-        monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(home / "agent_harnesses.json"))
-    # transformers keeps one HfApi made with the endpoint of its first use (a test that loaded a model before
-    # this one): drop it, or loading back asks huggingface.co and retries for 45 s before giving up
-    monkeypatch.setattr(transformers.utils.hub, "_hf_api", None)
+    point_hub_clients_at(hub, home, monkeypatch)
     return home
 
 

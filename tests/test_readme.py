@@ -41,6 +41,7 @@ import yaml
 
 from ssl_text.config import apply_overrides, read_yaml
 from ssl_text.config.keys import BEST, CHECKPOINTS, METRICS_FILE
+from tests.hub_server import point_hub_clients_at
 from tests.toy_data import make_texts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -580,23 +581,8 @@ def working_directory(path: Path):
 @contextlib.contextmanager
 def hub_session(hub, home: Path):
     """huggingface_hub pointed at the stand-in Hub (environment and import-time constants), as tests/test_hub.py does."""
-    from huggingface_hub import constants
-
     with pytest.MonkeyPatch.context() as mp:
-        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HUGGING_FACE_HUB_TOKEN"):
-            mp.delenv(name, raising=False)
-        mp.setenv("HF_ENDPOINT", hub.url)
-        mp.setenv("HF_HOME", str(home))
-        mp.setenv("HF_TOKEN", hub.token)
-        mp.setattr(constants, "ENDPOINT", hub.url)
-        mp.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
-        mp.setattr(constants, "HF_HUB_OFFLINE", False)
-        mp.setattr(constants, "HF_HOME", str(home))
-        mp.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
-        mp.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
-        mp.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
-        if hasattr(constants, "AGENT_HARNESSES_PATH"):
-            mp.setattr(constants, "AGENT_HARNESSES_PATH", str(home / "agent_harnesses.json"))
+        point_hub_clients_at(hub, home, mp)
         yield
 
 

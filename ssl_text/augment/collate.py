@@ -10,9 +10,8 @@ from ssl_text.augment.pipeline import ViewContext, ViewPipeline
 from ssl_text.augment.precomputed import IDS, aug_ids_column  # noqa: F401  (ssl_text.augment.collate.aug_ids_column is public)
 from ssl_text.augment.registry import view_steps
 from ssl_text.config import DataConfig, ViewsConfig
-from ssl_text.config.keys import INDEX, LB_LABELS, PSEUDO_TARGET, TEXT, ULB_INDEX, ULB_STRONG, ULB_WEAK
+from ssl_text.config.keys import ANALYSIS_LABEL, INDEX, LB_LABELS, PSEUDO_TARGET, TEXT, ULB_INDEX, ULB_STRONG, ULB_WEAK
 from ssl_text.data.batching import pad_ids
-from ssl_text.data.loading import ANALYSIS_LABEL
 
 VIEW_FIELDS = {ULB_WEAK: "weak", ULB_STRONG: "strong"}  # the view an algorithm asks for -> its ViewsConfig field
 

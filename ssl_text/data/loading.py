@@ -25,7 +25,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ssl_text.config import DataConfig, DatasetSpec
-from ssl_text.config.keys import ANALYSIS_LABEL  # noqa: F401  (older imports of it from here; new code: config.keys)
 from ssl_text.config.schema import DataFormat
 from ssl_text.data.fasta import FASTA_EXTENSIONS, FastaError, is_fasta_path, load_fasta, record_lines
 

@@ -22,9 +22,8 @@ from __future__ import annotations
 import datasets
 
 from ssl_text.config import DataConfig
-from ssl_text.config.keys import INDEX, PSEUDO_TARGET
+from ssl_text.config.keys import ANALYSIS_LABEL, INDEX, PSEUDO_TARGET
 from ssl_text.data.loading import (
-    ANALYSIS_LABEL,
     DataError,
     add_label_ids,
     add_text_column,

@@ -21,9 +21,8 @@ from pathlib import Path
 import datasets
 
 from ssl_text.config import DataConfig, DatasetSpec, SamplingConfig
-from ssl_text.config.keys import INDEX, LABELED_ROWS_FILE, PSEUDO_TARGET
+from ssl_text.config.keys import ANALYSIS_LABEL, INDEX, LABELED_ROWS_FILE, PSEUDO_TARGET
 from ssl_text.data.loading import (
-    ANALYSIS_LABEL,
     DataError,
     add_label_ids,
     add_text_column,

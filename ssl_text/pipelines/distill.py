@@ -62,8 +62,7 @@ from ssl_text.config import (
     read_yaml,
     to_dict,
 )
-from ssl_text.config.keys import METRICS_FILE, PSEUDO_TARGET
-from ssl_text.data.loading import ANALYSIS_LABEL
+from ssl_text.config.keys import ANALYSIS_LABEL, METRICS_FILE, PSEUDO_TARGET
 from ssl_text.data.shards import Shards, save_dataset_atomic
 from ssl_text.hub.push import write_model_folder
 from ssl_text.pipelines.unlabeled_pool import PoolTeacher, load_teacher_pool
