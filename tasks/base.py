@@ -38,8 +38,9 @@ class TaskAdapter(Protocol):
     def new_masked_lm(self, path: str) -> torch.nn.Module:
         """A masked-LM from scratch for `model.name_or_path: new:<size>` (`ssl-text pretrain`); ConfigError where the task has none."""
 
-    def load_model(self, path: str, label_names: list[str]) -> torch.nn.Module:
-        """A model whose `model(**inputs).logits` is `[B, C]` (or `[B, L, C]`)."""
+    def load_model(self, path: str, label_names: list[str], pooling: str = "auto") -> torch.nn.Module:
+        """A model whose `model(**inputs).logits` is `[B, C]` (or `[B, L, C]`); `pooling` is `model.pooling`
+        (how a new text-level head reads the encoder; "auto" for a saved model)."""
 
     def encode(self, ds, tokenizer, data, label_names: list[str], extra_columns=()):
         """Token ids (and aligned labels) for a split, with `datasets.map` so that the work is cached."""

@@ -200,7 +200,11 @@ class NamedEntityRecognition:
             )
         return tokenizer
 
-    def load_model(self, path: str, label_names: list[str]):
+    def load_model(self, path: str, label_names: list[str], pooling: str = "auto"):
+        if pooling == "mean":
+            from ssl_text.config import ConfigError
+
+            raise ConfigError("`model.pooling: mean` pools a whole text; task `ner` labels every token. Set it to auto.")
         config = AutoConfig.from_pretrained(path)
         has_head = any(a.endswith("ForTokenClassification") for a in (config.architectures or []))
         if has_head and config.num_labels != len(label_names):

@@ -149,13 +149,13 @@ class ProteinClassification(TextClassification):
             logger.warning("the tokenizer of %s has no single-residue tokens; sequences go through it as text.", path)
         return tokenizer
 
-    def load_model(self, path: str, label_names: list[str]):
+    def load_model(self, path: str, label_names: list[str], pooling: str = "auto"):
         size = new_model_size(path)
         if size is not None:
             return new_esm_model(size, label_names=label_names)
         if os.path.isdir(path) and not os.path.exists(os.path.join(path, "config.json")):
             raise ModelMismatchError(f"{path!r} has no config.json; point model.name_or_path at a saved model folder.")
-        return super().load_model(path, label_names)
+        return super().load_model(path, label_names, pooling)
 
     def new_masked_lm(self, path: str):
         """For `ssl-text pretrain` with `model.name_or_path: new:<size>`."""

@@ -12,7 +12,9 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 import ssl_text.metrics
 from ssl_text.config.keys import ANALYSIS_LABEL
 from ssl_text.data.loading import valid_unicode
-from ssl_text.models.resolve import ModelMismatchError, check_tokenizer
+from ssl_text.models.mean_pooling import ARCHITECTURE as MEAN_POOLING
+from ssl_text.models.mean_pooling import MeanPoolingForSequenceClassification
+from ssl_text.models.resolve import ModelMismatchError, check_tokenizer, sentence_pooling
 
 METRIC_PATH = os.path.join(os.path.dirname(ssl_text.metrics.__file__), "classification")
 
@@ -125,7 +127,10 @@ class TextClassification:
         check_tokenizer(tokenizer, path)
         return tokenizer
 
-    def load_model(self, path: str, label_names: list[str]):
+    def load_model(self, path: str, label_names: list[str], pooling: str = "auto"):
+        """The classifier at `path`: a saved one as it was saved; on a bare encoder a new head that reads the
+        mean-pooled embeddings (`pooling: mean`, or `auto` on a mean-pooling sentence-transformers folder) or the
+        [CLS] pooler (`cls`, or `auto` otherwise)."""
         from ssl_text.models.projection import is_projection_classifier, load_projection_classifier
 
         if is_projection_classifier(path):  # fine-tuned from a projection-head layer (SimCLRv2, ssl_text/models/projection.py)
@@ -139,13 +144,16 @@ class TextClassification:
                 "`data.label_names`."
             )
         id2label = dict(enumerate(label_names))
+        labels = {"num_labels": len(label_names), "id2label": id2label, "label2id": {v: k for k, v in id2label.items()}}
+        mean_pooled = MEAN_POOLING in (config.architectures or []) or (
+            not has_head and resolved_pooling(path, pooling) == "mean"
+        )
         with _quiet():
-            return AutoModelForSequenceClassification.from_pretrained(
-                path,
-                num_labels=len(label_names),
-                id2label=id2label,
-                label2id={v: k for k, v in id2label.items()},
-            )
+            if mean_pooled:
+                return MeanPoolingForSequenceClassification.from_pretrained(
+                    path, config=AutoConfig.from_pretrained(path, **labels)
+                )
+            return AutoModelForSequenceClassification.from_pretrained(path, **labels)
 
     def tokenize(self, tokenizer, texts: list[str], max_length: int) -> dict[str, list]:
         texts = [valid_unicode(t) for t in texts]
@@ -156,6 +164,14 @@ class TextClassification:
 
         metric = evaluate.load(METRIC_PATH)
         return metric.compute(predictions=predictions.tolist(), references=references.tolist())
+
+
+def resolved_pooling(path: str, pooling: str) -> str:
+    """`model.pooling` made concrete for the encoder at `path`: "auto" is "mean" on a sentence-transformers folder
+    that mean-pools, else "cls"."""
+    if pooling != "auto":
+        return pooling
+    return "mean" if sentence_pooling(path) == "mean" else "cls"
 
 
 def select_pseudo_labels(

@@ -23,6 +23,8 @@ the table to extend, so that a new command cannot go untested.
 from __future__ import annotations
 
 import contextlib
+import csv
+import functools
 import io
 import json
 import os
@@ -57,6 +59,7 @@ CONFIGS: dict[str, list[str]] = {
     "configs/quickstart.yaml": ["model.name_or_path={tiny_bert}", *TINY_TRAINER],
     "configs/amp_pretrain.yaml": ["model.name_or_path=new:tiny", "trainer.lb_batch_size=8", *TINY_TRAINER],
     "configs/amp_benchmark.yaml": ["model.name_or_path=new:tiny", *TINY_TRAINER],
+    "configs/active_train.yaml": ["model.name_or_path={tiny_bert}", *TINY_TRAINER],
     "configs/simclrv2_agnews.yaml": [
         "pretrain.model.name_or_path={tiny_bert}", "distill.student.num_layers=1", "report.repeats=1", "report.warmup=0",
         *(f"{stage}.{o}" for stage in ("pretrain", "finetune", "distill") for o in TINY_TRAINER),
@@ -106,7 +109,13 @@ PRODUCED_BY = {
     "runs/simclrv2/pretrain": "ssl-text pretrain CONFIG pretrain.objective=contrastive",
     "runs/simclrv2/finetune": "ssl-text finetune CONFIG --pretrained RUN model.projection_head_layers=1",
     "runs/ner": "yaml: task: ner",
+    "runs/active/labels.jsonl": "ssl-text import-labels export.json --pool configs/active_pool.yaml "
+                                "--labels World,Sports,Business,Sci/Tech --out runs/active/labels.jsonl",
+    "runs/active/round_1": "ssl-text train configs/active_train.yaml",
 }
+# A config that reads what a README command makes (PRODUCED_BY) -> those paths.
+CONFIG_READS = {"configs/active_train.yaml": ["runs/active/labels.jsonl"]}
+WRITTEN_BY_FLAGS = ("--out", "--output")  # the value after these is written, not read
 
 # Commands CI does not run: (pattern on the command, why, the cheaper equivalent that runs instead or None).
 NOT_RUN = [
@@ -222,7 +231,9 @@ class Plan:
 
     @property
     def reads(self) -> list[str]:
-        tokens = [t for t in [*self.argv, *self.overrides] if not t.startswith("output_dir=")]  # written, not read
+        written = {value for flag, value in zip(self.argv, self.argv[1:]) if flag in WRITTEN_BY_FLAGS}
+        tokens = [t for t in [*self.argv, *self.overrides] if not t.startswith("output_dir=") and t not in written]
+        tokens += CONFIG_READS.get(self.config, [])
         if self.placeholder_config == "distill":
             tokens.append("runs/simclrv2/finetune")  # the teacher that config names
         found = []
@@ -342,6 +353,9 @@ def plan(case: Case, tiny: Tiny) -> Plan | str:
         tiny_marian = ["--forward-model", forward, "--backward-model", backward, "--max-new-tokens", "8"]
         argv += tiny_marian
         adapted.append("tiny random Marian models: " + " ".join(tiny_marian))
+    if sub == "suggest" and "--run" not in argv:
+        argv += ["--encoder", tiny.bert]
+        adapted.append("the tiny random BERT as the cold start's sentence encoder")
     if launcher is None:
         return Plan(case, "cli", sub, argv, env, config, overrides, placeholder, processes, adapted)
     argv = [sys.executable, "-m", "accelerate.commands.launch", *launcher, script, *argv[1:]]
@@ -508,11 +522,33 @@ def check_peers(o: Outcome) -> None:
         assert record["drawn"][seed]["num_labeled"] > 0
 
 
+def check_suggest(o: Outcome) -> None:
+    argv = o.plan.argv
+    record = json.loads(o.stdout)
+    rounds = [json.loads(line) for line in (o.ws / argv[argv.index("--out") + 1] / "rounds.jsonl").read_text().splitlines()]
+    assert rounds[-1]["round"] == record["round"], rounds
+    n = int(argv[argv.index("--n") + 1])
+    suggested = [json.loads(line) for line in (o.ws / record["files"]["jsonl"]).read_text().splitlines()]
+    tasks = json.loads((o.ws / record["files"]["label_studio"]).read_text())
+    assert len({r["pool_index"] for r in suggested}) == n, suggested
+    assert [t["data"]["pool_index"] for t in tasks] == [r["pool_index"] for r in suggested]
+    if "--run" in argv:
+        names = _label_names(o.ws / argv[argv.index("--run") + 1])
+        assert all(t["predictions"][0]["result"][0]["value"]["choices"][0] in names for t in tasks), tasks[0]
+
+
+def check_import_labels(o: Outcome) -> None:
+    argv = o.plan.argv
+    rows = [json.loads(line) for line in (o.ws / argv[argv.index("--out") + 1]).read_text().splitlines()]
+    assert rows and json.loads(o.stdout)["labeled"] == len(rows), rows
+    assert {r["label"] for r in rows} <= set(argv[argv.index("--labels") + 1].split(",")), rows
+
+
 CHECKS = {
     "train": check_train, "finetune": check_train, "pretrain": check_pretrain, "distill": check_distill,
     "pipeline": check_pipeline, "self-train": check_self_train, "evaluate": check_evaluate, "predict": check_predict,
     "push": check_push, "push-dataset": check_push_dataset, "augment": check_augment, "quickstart": check_quickstart,
-    "card": check_card, "peers": check_peers,
+    "card": check_card, "peers": check_peers, "suggest": check_suggest, "import-labels": check_import_labels,
 }
 
 
@@ -542,8 +578,6 @@ def write_shared_data(data: Path) -> None:
 
 
 def _write_texts_csv(path: Path) -> None:
-    import csv
-
     with open(path, "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows([["text"], *[[text] for _, text in make_texts(6, seed=5)]])
 
@@ -557,6 +591,26 @@ def _write_back_translated(path: Path) -> None:
     ).save_to_disk(str(path))
 
 
+@functools.cache
+def _label_studio_export() -> str:
+    """A Label Studio JSON export of README's AG News pool (configs/active_pool.yaml): the first 3 texts of each class
+    annotated with their true labels, as Label Studio exports annotated tasks."""
+    from ssl_text.data.annotations import load_pool, pool_spec
+
+    spec = read_yaml(ROOT / "configs" / "active_pool.yaml")
+    texts = load_pool(pool_spec(json.dumps({**spec, "path": str(ROOT / spec["path"])})))
+    names = read_yaml(ROOT / "configs" / "quickstart.yaml")["data"]["label_map"]
+    with open(ROOT / spec["path"], newline="", encoding="utf-8") as f:
+        labels = [names[int(row[0])] for row in csv.reader(f)]
+    rows = [i for name in names.values() for i in [j for j, label in enumerate(labels) if label == name][:3]]
+    return json.dumps([
+        {"id": n, "data": {"text": texts[i], "pool_index": i}, "annotations": [
+            {"id": n, "was_cancelled": False, "result": [{"type": "choices", "from_name": "label", "to_name": "text",
+                                                          "value": {"choices": [labels[i]]}}]}]}
+        for n, i in enumerate(rows, start=1)
+    ])  # fmt: skip
+
+
 # The files README's commands read, made in every workspace: path -> writer.
 INPUTS = {
     "texts.txt": lambda path: path.write_text("\n".join(SAMPLE_TEXTS) + "\n", encoding="utf-8"),
@@ -564,6 +618,7 @@ INPUTS = {
     "runs/agnews_bt": _write_back_translated,  # a back-translated dataset (save_to_disk), as `ssl-text push-dataset` reads
     "runs/benchmark/agnews/validation.csv":  # scripts/benchmark.py writes it for the AG News configs
         lambda path: shutil.copy(ROOT / "examples" / "data" / "ag_news" / "validation.csv", path),
+    "export.json": lambda path: path.write_text(_label_studio_export(), encoding="utf-8"),  # README's Label Studio export
 }
 
 
@@ -639,7 +694,10 @@ class Harness:
     def copy_run(self, run: str, ws: Path) -> Path:
         produced = self.produce(run)
         (ws / run).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(produced.ws / run, ws / run, symlinks=True)
+        if (produced.ws / run).is_file():
+            shutil.copy(produced.ws / run, ws / run)
+        else:
+            shutil.copytree(produced.ws / run, ws / run, symlinks=True)
         return ws / run
 
     def _run_command(self, case: Case, memo: bool) -> Outcome:

@@ -1,5 +1,5 @@
-"""The `ssl-text` command: train, self-train, pretrain, finetune, distill, pipeline, evaluate, augment,
-predict, push, card and push-dataset.
+"""The `ssl-text` command: train, recipe, self-train, pretrain, finetune, distill, pipeline, evaluate, augment,
+predict, suggest, import-labels, push, card and push-dataset.
 
 Every sub-command's parser names the function that runs it (`set_defaults(run=...)`), so a command
 cannot parse its flags and exit 0 without doing its job (tests/test_lifecycle.py checks each one).
@@ -49,6 +49,14 @@ def run_train(args) -> None:
     _print_json(_pick(metrics, ("algorithm", "selected_step", "validation", "test", "train_seconds")))
 
 
+def run_recipe(args) -> None:
+    from ssl_text.pipelines.recipe import recipe
+    from ssl_text.training.run_config import load_config
+
+    metrics = recipe(load_config(args.config, args.overrides), resume=args.resume, overwrite=args.overwrite)
+    _print_json(_pick(metrics, ("selected_step", "selected_on", "validation", "test", "test_last_step", "recipe")))
+
+
 def run_pretrain(args) -> None:
     from ssl_text.pipelines.pretrain import load_pretrain_config, pretrain
 
@@ -88,6 +96,27 @@ def run_predict(args) -> None:
         write_jsonl(records, sys.stdout)
 
 
+def run_suggest(args) -> None:
+    from ssl_text.data.annotations import pool_spec
+    from ssl_text.pipelines.suggest import suggest
+
+    record = suggest(
+        pool_spec(args.pool, args.text_columns), args.out, args.n, args.strategy, run_dir=args.run_dir,
+        labeled=args.labeled, labels=args.labels, encoder=args.encoder, seed=args.seed, batch_size=args.batch_size,
+    )
+    if record is not None:  # the main process of a launch
+        _print_json(record)
+        if record["stopping"]:
+            print(f"stopping signal: {record['stopping']['message']}", file=sys.stderr)
+
+
+def run_import_labels(args) -> None:
+    from ssl_text.data.annotations import import_labels, load_pool, pool_spec
+
+    print(json.dumps(import_labels(args.exports, load_pool(pool_spec(args.pool, args.text_columns)), args.labels, args.out),
+                     indent=2))
+
+
 def run_push(args) -> None:
     from ssl_text.hub.push import push_run
 
@@ -119,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in output_dir from its last checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in output_dir")
     p.set_defaults(run=run_train)
+
+    p = sub.add_parser("recipe", help="the recommended semi-supervised recipe: contrastive warm start, agreement "
+                       "pseudo-labels, a student (ssl_text/pipelines/recipe.py)")
+    p.add_argument("config", help="YAML config (data, model, trainer for the student, optional `recipe:` section)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. recipe.keep=0.4 trainer.max_steps=200")
+    p.add_argument("--resume", action="store_true", help="keep finished stages, continue the student from its checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing recipe run in output_dir")
+    p.set_defaults(run=run_recipe)
 
     p = sub.add_parser("self-train", help="multi-round self-training (Noisy Student): a teacher, then students on its pseudo-labels")
     p.add_argument("config", help="YAML config of the round-0 teacher (any algorithm)")
@@ -164,6 +201,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="JSONL file; default: standard output")
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(run=run_predict)
+
+    pool_help = ("data file, glob, save_to_disk folder or Hub id; or a dataset spec, as a YAML file or inline: "
+                 "'{path: pool.csv, column_names: [label, title, body], text_columns: [title, body]}'")
+    p = sub.add_parser("suggest", help="which texts of a pool to label next (active learning): CSV, JSONL, Label Studio tasks")
+    p.add_argument("--pool", required=True, help=pool_help)
+    p.add_argument("--text-columns", type=_csv_list, default=None, help="the pool's text column(s), joined (default: text)")
+    p.add_argument("--run", dest="run_dir", default=None,
+                   help="a finished run: its model's predictions rank the pool (warm start); without it, a cold start "
+                        "from sentence embeddings")
+    p.add_argument("--labeled", default=None,
+                   help="a labeled file (what import-labels writes) whose texts are not suggested again; the labeled "
+                        "rows of --run are left out too")
+    p.add_argument("--n", type=int, required=True, help="how many texts to suggest")
+    p.add_argument("--strategy", required=True,
+                   help="kmeans, typicality, coreset or random (no model needed); least_confidence, entropy, margin, "
+                        "bald, badge, cal, knn_disagreement (with --run); balanced_<name> spreads the picks over classes")
+    p.add_argument("--labels", type=_csv_list, default=None,
+                   help="cold start: the classes, for the Label Studio labeling config (a run brings its own)")
+    p.add_argument("--encoder", default=None, help="cold start: the sentence encoder (default packaged:all-MiniLM-L6-v2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--out", required=True, help="the active-learning folder: the same one every round")
+    p.set_defaults(run=run_suggest)
+
+    p = sub.add_parser("import-labels", help="merge Label Studio JSON exports or CSVs of index,label into a labeled file")
+    p.add_argument("exports", nargs="+", help="Label Studio JSON export(s) and/or CSV file(s) with columns index,label")
+    p.add_argument("--pool", required=True, help=pool_help + " (the pool the texts were suggested from)")
+    p.add_argument("--text-columns", type=_csv_list, default=None, help="the pool's text column(s), joined (default: text)")
+    p.add_argument("--labels", type=_csv_list, required=True, help="the classes, e.g. World,Sports,Business,Sci/Tech")
+    p.add_argument("--out", required=True,
+                   help="the labeled file (.jsonl or .csv) to merge into: created if missing, its rows kept")
+    p.set_defaults(run=run_import_labels)
 
     p = sub.add_parser("push", help="upload a run's selected model, config, metrics, plots and model card to the Hub")
     p.add_argument("run_dir")

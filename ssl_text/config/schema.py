@@ -143,6 +143,9 @@ class ModelConfig:
     # SimCLRv2: fine-tune from this layer of the projection head saved by a contrastive `ssl-text pretrain`
     # (0 = the encoder output, the ordinary classifier; k > 0 see ssl_text/models/projection.py)
     projection_head_layers: int = 0
+    # text classification: how the classifier reads the encoder. "auto": mean pooling when the model folder is a
+    # sentence-transformers model that mean-pools (ssl_text/models/mean_pooling.py), else the [CLS] pooler.
+    pooling: Literal["auto", "mean", "cls"] = "auto"
 
 
 @dataclass
@@ -187,6 +190,17 @@ class HubConfig:
 
 
 @dataclass
+class RecipeConfig:
+    """`ssl-text recipe`, the recommended semi-supervised recipe (ssl_text/pipelines/recipe.py); `ssl-text train`
+    ignores it. The student stage trains with `trainer`, `views` and `model` like any run."""
+
+    warm_start_iterations: int = 20  # contrastive pairs drawn per labeled text (SetFit's `num_iterations` default)
+    warm_start_batch_size: int = 16  # SetFit's default
+    keep: float = 0.5  # share of the pool pseudo-labeled: the rows where the classifier and the kNN vote agree
+    lambda_u: float = 1.0  # the student's weight of the pseudo-labeled loss
+
+
+@dataclass
 class RunConfig:
     data: DataConfig
     output_dir: str
@@ -196,6 +210,7 @@ class RunConfig:
     views: ViewsConfig = field(default_factory=ViewsConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     hub: HubConfig = field(default_factory=HubConfig)
+    recipe: RecipeConfig = field(default_factory=RecipeConfig)
 
 
 # ---------------------------------------------------------------------------------------
@@ -433,9 +448,25 @@ def validate(cfg: RunConfig, source: str) -> None:
             f"{source}: `data.unlabeled.shuffle_buffer` is {unlabeled.shuffle_buffer}; expected a positive number of rows, e.g. 10000."
         )
     _validate_hub(cfg.hub, source)
+    _validate_recipe(cfg.recipe, source)
     check = getattr(cfg.algorithm, "validate", None)
     if check is not None:
         check(source)
+
+
+def _validate_recipe(r: RecipeConfig, source: str) -> None:
+    if r.warm_start_iterations < 1:
+        raise ConfigError(
+            f"{source}: `recipe.warm_start_iterations` is {r.warm_start_iterations}; expected pairs per labeled text >= 1, e.g. 20."
+        )
+    if r.warm_start_batch_size < 2:
+        raise ConfigError(
+            f"{source}: `recipe.warm_start_batch_size` is {r.warm_start_batch_size}; expected >= 2 pairs a batch, e.g. 16."
+        )
+    if not 0.0 < r.keep <= 1.0:
+        raise ConfigError(f"{source}: `recipe.keep` is {r.keep}; expected a share of the pool in (0, 1], e.g. 0.5.")
+    if r.lambda_u < 0:
+        raise ConfigError(f"{source}: `recipe.lambda_u` is {r.lambda_u}; expected a weight >= 0, e.g. 1.")
 
 
 # trainer counts and intervals (in optimizer steps): each must be a positive integer; the text says what it counts

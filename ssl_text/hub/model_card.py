@@ -202,12 +202,30 @@ from transformers import pipeline
 ner = pipeline("token-classification", model="{model}", aggregation_strategy="simple")
 ner("Put the sentence to tag here.")
 ```"""
+    if has_mean_pooling_head(run_dir / BEST):
+        return f"""This classifier reads the encoder's mean-pooled sentence embedding (`model.pooling: mean`), which no
+`transformers` class does, so the folder carries its 40-line model class (`mean_pooling.py`) and loads with
+`trust_remote_code=True`:
+
+{where}```python
+from transformers import pipeline
+
+classify = pipeline("{task_type}", model="{model}", truncation=True, trust_remote_code=True){cut}
+classify("Put the text to classify here.")
+```"""
     return f"""{where}```python
 from transformers import pipeline
 
 classify = pipeline("{task_type}", model="{model}", truncation=True){cut}
 classify("Put the text to classify here.")
 ```"""
+
+
+def has_mean_pooling_head(folder: Path) -> bool:
+    from ssl_text.models.mean_pooling import ARCHITECTURE
+
+    config = folder / "config.json"
+    return config.is_file() and ARCHITECTURE in (json.loads(config.read_text()).get("architectures") or [])
 
 
 def _card_body(

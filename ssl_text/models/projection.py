@@ -214,13 +214,16 @@ def load_projection_classifier(folder: str | Path, label_names: list[str] | None
     return model
 
 
-def load_classifier(task, path: str, label_names: list[str], projection_head_layers: int = 0) -> nn.Module:
-    """The model a run starts from: the task's classifier (k = 0), else encoder + k head layers (SimCLRv2)."""
+def load_classifier(
+    task, path: str, label_names: list[str], projection_head_layers: int = 0, pooling: str = "auto"
+) -> nn.Module:
+    """The model a run starts from: the task's classifier (k = 0; `pooling` is `model.pooling`), else encoder + k
+    head layers (SimCLRv2)."""
     from ssl_text.config import ConfigError
 
     k = projection_head_layers
     if k == 0:
-        return task.load_model(path, label_names)
+        return task.load_model(path, label_names, pooling)
     if k < 0:
         raise ConfigError(f"`model.projection_head_layers` is {k}; expected 0 (the encoder output) or a head layer >= 1.")
     if not has_head(path):

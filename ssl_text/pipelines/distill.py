@@ -438,7 +438,7 @@ def check_distill_inputs(cfg: RunConfig, dcfg: DistillConfig, teacher_dir: Path)
     if student.init == "model":
         task = build_task(cfg.task)
         model_path = resolve_model_path(student.name_or_path or cfg.model.name_or_path)
-        model = load_classifier(task, model_path, data.label_names, cfg.model.projection_head_layers)
+        model = load_classifier(task, model_path, data.label_names, cfg.model.projection_head_layers, cfg.model.pooling)
         check_tokenizer_fits_model(task.load_tokenizer(model_path), model, model_path)
     elif student.init == "alternate_layers":
         from transformers import AutoConfig

@@ -33,9 +33,11 @@ from ssl_text.data.batching import BatchStream
 from ssl_text.data.loading import tokenize_column  # noqa: F401  (ssl_text.pipelines.train.tokenize_column is public)
 from ssl_text.data.text_data import TextData, labeled_rows_jsonl
 from ssl_text.hub.push import write_model_folder
+from ssl_text.models.mean_pooling import MeanPoolingForSequenceClassification
 from ssl_text.models.projection import load_classifier
-from ssl_text.models.resolve import ModelMismatchError, resolve_model_path
+from ssl_text.models.resolve import ModelMismatchError, has_saved_head, resolve_model_path
 from ssl_text.tasks import build_task
+from ssl_text.training.head_init import init_head_from_labels
 from ssl_text.training.inference import predict_logits
 from ssl_text.training.lifecycle import ConfigFile, run_accelerator, run_lifecycle, warn_once
 from ssl_text.training.plots import confusion_matrix, write_run_plots
@@ -90,7 +92,7 @@ def prepare(cfg: RunConfig, accelerator: Accelerator) -> Prepared:
     task, data, algorithm, aug_columns = load_checked_data(cfg, accelerator)
     model_path = resolve_model_path(cfg.model.name_or_path)
     tokenizer = task.load_tokenizer(model_path)
-    model = load_classifier(task, model_path, data.label_names, cfg.model.projection_head_layers)
+    model = load_classifier(task, model_path, data.label_names, cfg.model.projection_head_layers, cfg.model.pooling)
     check_tokenizer_fits_model(tokenizer, model, model_path)
     needs_unlabeled = learns_from_unlabeled(algorithm)
 
@@ -104,6 +106,9 @@ def prepare(cfg: RunConfig, accelerator: Accelerator) -> Prepared:
         unlabeled = (data.unlabeled if streamed else encode(data.unlabeled, aug_columns)) if needs_unlabeled else None
         validation = encode(data.validation)
         test = encode(data.test)
+    if isinstance(model, MeanPoolingForSequenceClassification) and not has_saved_head(model_path):
+        init_head_from_labels(accelerator, model, labeled, cfg.trainer.eval_batch_size, tokenizer.pad_token_id,
+                              len(data.label_names))
 
     return Prepared(
         task, tokenizer, model, algorithm, data.label_names, labeled, unlabeled, validation, test, data.labeled_rows
@@ -223,6 +228,9 @@ def _train(cfg: RunConfig, accelerator: Accelerator, p: Prepared, run_dir: Path,
         split_metrics, predictions, references = evaluate(best, cm_data, return_predictions=True)
         if test is not None:
             metrics["test"] = split_metrics
+            # few labels rarely come with a validation split worth selecting on: the last step's test figures too
+            last_is_selected = metrics["selected_step"] == progress.step
+            metrics["test_last_step"] = split_metrics if last_is_selected else evaluate(trainer.model_to_report(), test)
         if not task.token_level:  # one label per text: a confusion matrix
             matrix = confusion_matrix(predictions, references, len(p.label_names))
             metrics["confusion_matrix"] = {"split": cm_split, "labels": p.label_names, "matrix": matrix}

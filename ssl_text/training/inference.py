@@ -12,10 +12,17 @@ from ssl_text.data.batching import pad_ids
 
 
 def predict_logits(
-    accelerator: Accelerator | None, model: torch.nn.Module, dataset, batch_size: int, pad_token_id: int, device=None
+    accelerator: Accelerator | None,
+    model: torch.nn.Module,
+    dataset,
+    batch_size: int,
+    pad_token_id: int,
+    device=None,
+    forward=None,
 ) -> np.ndarray:
     """Logits for every row of `dataset` (which has `input_ids`), in the dataset's order: [N, C] for
     sequence classification; for token classification a list of N arrays [L_i, C], one per row.
+    `forward(model, batch)` replaces `model(**batch).logits`, e.g. to get sentence embeddings [N, H].
 
     With an `accelerator`, the rows are split across its processes, run under its mixed precision and
     gathered, so every process gets them all. With `accelerator=None`, this process alone runs every row
@@ -30,6 +37,7 @@ def predict_logits(
     loader = DataLoader(order.tolist(), batch_size=batch_size, collate_fn=collate)
     if accelerator is not None:
         loader = accelerator.prepare_data_loader(loader, device_placement=True)
+    forward = forward or (lambda m, inputs: m(**inputs).logits)
     was_training = model.training
     model.eval()
     chunks, positions = [], []
@@ -37,10 +45,10 @@ def predict_logits(
         for batch in loader:
             position = batch.pop("position")
             if accelerator is None:
-                logits = model(**{k: v.to(device) for k, v in batch.items()}).logits.float()
+                logits = forward(model, {k: v.to(device) for k, v in batch.items()}).float()
             else:
                 with accelerator.autocast():
-                    logits = model(**batch).logits.float()
+                    logits = forward(model, batch).float()
                 if logits.dim() == 3:  # per token: processes may pad to different widths
                     logits = accelerator.pad_across_processes(logits, dim=1)
                 logits, position = accelerator.gather_for_metrics((logits, position))

@@ -1,0 +1,198 @@
+"""The recommended semi-supervised recipe for text classification: `ssl-text recipe CONFIG`.
+
+Three stages, each a folder of OUTPUT that a later run can start from:
+
+1. `warm_start/`: contrastive training of the sentence encoder on pairs of labeled texts (same label: similar,
+   different labels: dissimilar), with SetFit's trainer (`setfit.Trainer.train_embeddings`). A
+   sentence-transformers folder: `model.name_or_path: OUTPUT/warm_start` starts any run from it.
+2. `pool/`: the unlabeled pool, embedded by that encoder and pseudo-labeled where two votes agree: a logistic
+   regression of the labeled embeddings and a kNN label spreading over labeled and unlabeled embeddings
+   (ssl_text/algorithms/agreement.py); the `recipe.keep` share of the pool, most confident first, per class in
+   the labeled class shares. A dataset with a `pseudo_target` column, as `ssl-text self-train` writes its pools,
+   and `stats.json` (its size, classes and, when the pool's true labels are known, their accuracy).
+3. `student/`: an ordinary run directory: the warm-started encoder with a mean-pooling head (started as the
+   logistic regression of the labels) trained by `noisy_student` on the labels plus the pseudo-labeled pool under
+   the strong view, for `trainer.max_steps`. Without a validation split its last step is the model (`student/best`).
+
+`recipe.json` records each stage's seconds, the pool's statistics and the student's test figures. A finished stage is kept on `--resume`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ssl_text.algorithms.agreement import agreement_rows, knn_vote
+from ssl_text.algorithms.noisy_student import NoisyStudent
+from ssl_text.config import ConfigError, DatasetSpec, RunConfig, to_dict
+from ssl_text.config.keys import ANALYSIS_LABEL, INDEX, PSEUDO_TARGET
+from ssl_text.data.shards import save_dataset_atomic
+from ssl_text.models.resolve import resolve_model_path
+from ssl_text.pipelines.train import prepare, train
+from ssl_text.pipelines.unlabeled_pool import load_teacher_pool
+from ssl_text.training.head_init import fit_head
+from ssl_text.training.lifecycle import ConfigFile, run_lifecycle
+from ssl_text.training.run_config import parse_config
+from ssl_text.training.run_dir import write_text_atomic
+
+NAME = "recipe"  # the recipe's name in summaries and the quickstart
+WARM_START, POOL, STUDENT = "warm_start", "pool", "student"
+SUMMARY_FILE = "recipe.json"
+STATS_FILE = "stats.json"
+EMBED_BATCH_SIZE = 64
+
+
+def recipe(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> dict:
+    """Run the three stages into `cfg.output_dir`; return the student's metrics with the stages' records."""
+    out = Path(cfg.output_dir)
+
+    def validate() -> None:
+        if cfg.task != "text_classification":
+            raise ConfigError(f"`ssl-text recipe` classifies whole texts; the config's task is `{cfg.task}`. Use "
+                              "`ssl-text train` with an algorithm for it.")
+        from accelerate import Accelerator
+
+        from ssl_text.training.trainer import mixed_precision_for
+
+        prepare(cfg, Accelerator(mixed_precision=mixed_precision_for(cfg.trainer.mixed_precision)))
+        data = load_teacher_pool(cfg, "the recipe")
+        if len(set(data.labeled["label"])) < 2:
+            raise ConfigError("the recipe's contrastive warm start pairs texts of different labels, but the labeled "
+                              "data has one class; label at least two classes.")
+
+    return run_lifecycle(
+        out,
+        ConfigFile(cfg, parse_config),
+        resume=resume,
+        overwrite=overwrite,
+        validate=validate,
+        execute=lambda _: _run_stages(cfg, out),
+        finished=None,  # each stage keeps its finished output itself
+    )
+
+
+def _run_stages(cfg: RunConfig, out: Path) -> dict:
+    from accelerate import PartialState
+
+    seconds: dict[str, float] = {}
+    data = load_teacher_pool(cfg, "the recipe")
+    started = time.time()
+    warm = warm_start(cfg, data, out / WARM_START)
+    seconds[WARM_START] = round(time.time() - started, 1)
+    started = time.time()
+    stats = pseudo_label_pool(cfg, data, warm, out / POOL)
+    seconds[POOL] = round(time.time() - started, 1)
+    started = time.time()
+    metrics = train(student_config(cfg, out), resume=(out / STUDENT).exists())
+    seconds[STUDENT] = round(time.time() - started, 1)
+    summary = {"recipe": NAME, "seconds": seconds, "pool": stats, "student": {k: metrics[k] for k in metrics
+               if k in ("selected_step", "selected_on", "validation", "test", "test_last_step")}}
+    if PartialState().is_main_process:
+        write_text_atomic(out / SUMMARY_FILE, json.dumps(summary, indent=2))
+    return {**metrics, "total_seconds": round(sum(seconds.values()), 1), "recipe": summary}
+
+
+def warm_start(cfg: RunConfig, data, folder: Path) -> Path:
+    """Contrastive training of the encoder on labeled pairs (SetFit's body stage); the encoder saved to `folder`."""
+    if (folder / "modules.json").is_file():
+        return folder
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    model_path = resolve_model_path(cfg.model.name_or_path)
+    with tempfile.TemporaryDirectory(prefix="warm_start_") as scratch:
+        model = SetFitModel.from_pretrained(model_path, device="cpu")
+        args = TrainingArguments(
+            output_dir=scratch,
+            batch_size=cfg.recipe.warm_start_batch_size,
+            num_iterations=cfg.recipe.warm_start_iterations,
+            num_epochs=1,
+            max_length=cfg.data.max_length,
+            seed=cfg.trainer.seed,
+            report_to="none",
+            show_progress_bar=False,
+            logging_strategy="no",
+            save_strategy="no",
+        )
+        trainer = Trainer(model=model, args=args)
+        _quiet_setfit(trainer)
+        trainer.train_embeddings(list(data.labeled["text"]), [int(y) for y in data.labeled["label"]], args=args)
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    model.model_body.save(str(tmp))
+    tmp.replace(folder)
+    return folder
+
+
+def pseudo_label_pool(cfg: RunConfig, data, encoder: Path, folder: Path) -> dict:
+    """Embed the labeled texts and the pool with `encoder`; keep the pool rows where the logistic regression of the
+    labels and the kNN vote agree (`recipe.keep` of the pool, per class in the labeled shares); write them with
+    one-hot `pseudo_target`s to `folder`. Returns the pool's statistics."""
+    stats_file = folder / STATS_FILE
+    if stats_file.is_file():
+        return json.loads(stats_file.read_text())
+    from sentence_transformers import SentenceTransformer
+
+    num_classes = len(data.label_names)
+    st = SentenceTransformer(str(encoder), device="cpu")
+    st.max_seq_length = cfg.data.max_length
+
+    def embed(texts: list[str]) -> np.ndarray:
+        return st.encode(texts, batch_size=EMBED_BATCH_SIZE, normalize_embeddings=True, show_progress_bar=False)
+
+    lb_labels = np.asarray(data.labeled["label"], dtype=np.int64)
+    lb_emb, ulb_emb = embed(list(data.labeled["text"])), embed(list(data.unlabeled["text"]))
+    weight, bias = fit_head(lb_emb, lb_labels, num_classes)
+    logits = ulb_emb @ weight.T + bias
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    votes = knn_vote(lb_emb, lb_labels, ulb_emb, num_classes)
+    prior = np.bincount(lb_labels, minlength=num_classes) / len(lb_labels)
+    rows = agreement_rows(probs, votes, prior, cfg.recipe.keep)
+    if len(rows) == 0:
+        raise ConfigError("the classifier and the kNN vote agree on no text of the pool, so the recipe has nothing to "
+                          "pseudo-label; check that the pool holds texts of the labeled classes.")
+    targets = np.eye(num_classes, dtype=np.float32)[probs[rows].argmax(axis=1)]
+    stats = pool_stats(probs, votes, rows, targets, data)
+    chosen = data.unlabeled.remove_columns(INDEX).select(rows.tolist()).add_column(PSEUDO_TARGET, targets.tolist())
+    save_dataset_atomic(chosen, folder, {STATS_FILE: json.dumps(stats, indent=2)})
+    return stats
+
+
+def pool_stats(probs: np.ndarray, votes: np.ndarray, rows: np.ndarray, targets: np.ndarray, data) -> dict:
+    chosen = targets.argmax(axis=1)
+    agree = probs.argmax(axis=1) == votes.argmax(axis=1)
+    stats = {
+        "pool_size": int(len(probs)),
+        "agreeing": int(agree.sum()),
+        "kept": int(len(rows)),
+        "class_distribution": dict(zip(data.label_names, np.bincount(chosen, minlength=len(data.label_names)).tolist())),
+    }
+    if ANALYSIS_LABEL in data.unlabeled.column_names:  # the pool's hidden labels (benchmarks): how clean the targets are
+        truth = np.asarray(data.unlabeled[ANALYSIS_LABEL])
+        stats["classifier_pool_accuracy"] = float((probs.argmax(axis=1) == truth).mean())
+        stats["vote_pool_accuracy"] = float((votes.argmax(axis=1) == truth).mean())
+        stats["pseudo_label_accuracy"] = float((chosen == truth[rows]).mean())
+    return stats
+
+
+def student_config(cfg: RunConfig, out: Path) -> RunConfig:
+    """The config's data and trainer, from the warm-started encoder, `noisy_student` on labels + the pool."""
+    student = copy.deepcopy(cfg)
+    student.output_dir = str(out / STUDENT)
+    student.model.name_or_path = str(out / WARM_START)
+    student.algorithm = NoisyStudent.Config(lambda_u=cfg.recipe.lambda_u)
+    student.data.unlabeled = DatasetSpec(path=str(out / POOL), label_column=None)
+    student.data.sampling.rest_as_unlabeled = False  # the pool holds the unlabeled examples the student learns from
+    return parse_config(to_dict(student), f"{out} (recipe student)")
+
+
+def _quiet_setfit(trainer) -> None:
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for callback in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(callback)
+

@@ -1,0 +1,102 @@
+"""`ssl-text recipe` (ssl_text/pipelines/recipe.py) end to end on toy data with a tiny sentence-transformers model."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from ssl_text.config import ConfigError
+from ssl_text.pipelines.recipe import POOL, STUDENT, SUMMARY_FILE, WARM_START, recipe
+from ssl_text.training.run_config import parse_config
+from tests.test_mean_pooling import make_sentence_transformer
+
+
+@pytest.fixture(scope="module")
+def st_dir(tiny_bert_dir, tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("st_recipe") / "model"
+    return make_sentence_transformer(tiny_bert_dir, folder, {"embedding_dimension": 32, "pooling_mode": "mean"})
+
+
+def recipe_config(toy_config, st_dir, **recipe_settings) -> dict:
+    raw = toy_config("fixmatch")  # the recipe ignores `algorithm`: its student trains noisy_student
+    raw["model"]["name_or_path"] = st_dir
+    raw["recipe"] = {"warm_start_iterations": 2, "warm_start_batch_size": 4, "keep": 0.5, **recipe_settings}
+    return raw
+
+
+def test_the_recipe_writes_its_three_stages_and_a_student_plain_transformers_loads(toy_config, st_dir, tmp_path):
+    raw = recipe_config(toy_config, st_dir)
+    cfg = parse_config(raw, "test")
+    metrics = recipe(cfg)
+    out = tmp_path / "run_fixmatch"
+    assert (out / WARM_START / "modules.json").is_file()
+    stats = json.loads((out / POOL / "stats.json").read_text())
+    pool = datasets.load_from_disk(str(out / POOL))
+    assert stats["kept"] == len(pool) and 0 < len(pool) <= 0.5 * stats["pool_size"] + len(stats["class_distribution"])
+    assert stats["agreeing"] >= stats["kept"] and "pseudo_label_accuracy" in stats
+    targets = np.asarray(pool["pseudo_target"])
+    assert np.all(targets.sum(axis=1) == 1) and set(np.unique(targets)) == {0.0, 1.0}  # one-hot
+    student_cfg = (out / STUDENT / "config.yaml").read_text()
+    assert "noisy_student" in student_cfg and str(out / WARM_START) in student_cfg
+    summary = json.loads((out / SUMMARY_FILE).read_text())
+    assert set(summary["seconds"]) == {WARM_START, POOL, STUDENT}
+    assert metrics["test"] == summary["student"]["test"] and "test_last_step" in metrics
+    model = AutoModelForSequenceClassification.from_pretrained(out / STUDENT / "best", trust_remote_code=True)
+    assert type(model).__name__ == "MeanPoolingForSequenceClassification"
+
+    # --resume keeps every finished stage
+    stamps = {p: p.stat().st_mtime_ns for p in (out / WARM_START / "model.safetensors", out / POOL / "stats.json")}
+    again = recipe(parse_config(raw, "test"), resume=True)
+    assert again["test"] == metrics["test"]
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_the_warm_start_moves_same_label_texts_together(toy_config, st_dir, tmp_path):
+    """The contrastive stage trains: same-label labeled pairs end up more similar than before, relative to others."""
+    from sentence_transformers import SentenceTransformer
+
+    from ssl_text.pipelines.recipe import warm_start
+    from ssl_text.pipelines.unlabeled_pool import load_teacher_pool
+
+    torch.manual_seed(0)
+    cfg = parse_config(recipe_config(toy_config, st_dir, warm_start_iterations=20), "test")
+    data = load_teacher_pool(cfg, "test")
+    folder = warm_start(cfg, data, tmp_path / "warm")
+    labels = np.asarray(data.labeled["label"])
+    same = labels[:, None] == labels[None, :]
+
+    def gap(path) -> float:
+        e = SentenceTransformer(str(path), device="cpu").encode(list(data.labeled["text"]), normalize_embeddings=True)
+        sim = e @ e.T
+        return float(sim[same & ~np.eye(len(e), dtype=bool)].mean() - sim[~same].mean())
+
+    assert gap(folder) > gap(st_dir) + 0.005  # a tiny random encoder at SetFit's learning rate moves little
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"task": "ner"}, "classifies whole texts"),
+        ({"recipe": {"keep": 0.0}}, "recipe.keep"),
+        ({"recipe": {"warm_start_iterations": 0}}, "recipe.warm_start_iterations"),
+        ({"data.sampling": {"num_per_class": 3, "seed": 0, "rest_as_unlabeled": False}}, "data.unlabeled"),
+    ],
+)
+def test_bad_settings_stop_the_recipe_before_it_writes(toy_config, st_dir, tmp_path, change, message):
+    raw = recipe_config(toy_config, st_dir)
+    for key, value in change.items():
+        if key == "data.sampling":
+            raw["data"]["sampling"] = value
+        elif key == "recipe":
+            raw["recipe"].update(value)
+        else:
+            raw[key] = value
+            raw["views"] = {"strong": {"mask_prob": 0.2, "delete_prob": 0.0}}  # views NER accepts
+    with pytest.raises(ConfigError, match=message):
+        recipe(parse_config(raw, "test"))
+    assert not (tmp_path / "run_fixmatch").exists()
