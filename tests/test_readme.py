@@ -56,7 +56,8 @@ BUDGET_KEYS = ("max_steps",)  # overrides whose README value is replaced by the 
 
 # config file (as README names it) -> overrides that make it tiny; `{tiny_bert}` is the conftest's random BERT.
 CONFIGS: dict[str, list[str]] = {
-    "configs/quickstart.yaml": ["model.name_or_path={tiny_bert}", *TINY_TRAINER],
+    "configs/quickstart.yaml": ["model.name_or_path={tiny_bert}", *TINY_TRAINER, "recipe.student_steps=2",
+                                "recipe.warm_start_iterations=1"],
     "configs/amp_pretrain.yaml": ["model.name_or_path=new:tiny", "trainer.lb_batch_size=8", *TINY_TRAINER],
     "configs/amp_benchmark.yaml": ["model.name_or_path=new:tiny", *TINY_TRAINER],
     "configs/active_train.yaml": ["model.name_or_path={tiny_bert}", *TINY_TRAINER],
@@ -105,6 +106,7 @@ def _placeholder_configs(tiny_bert: str) -> dict[str, dict]:
 # trained with a tiny model into that folder). The command runs once, in its own workspace; readers get a copy.
 PRODUCED_BY = {
     "runs/quickstart/fixmatch": "ssl-text train configs/quickstart.yaml",
+    "runs/recipe": "ssl-text recipe configs/quickstart.yaml output_dir=runs/recipe",
     "runs/benchmark/protein/amp/pretrain_seed0": "ssl-text pretrain configs/amp_pretrain.yaml trainer.max_steps=1200",
     "runs/simclrv2/pretrain": "ssl-text pretrain CONFIG pretrain.objective=contrastive",
     "runs/simclrv2/finetune": "ssl-text finetune CONFIG --pretrained RUN model.projection_head_layers=1",
@@ -131,12 +133,12 @@ NOT_RUN = [
 # `python scripts/X.py`: the config it runs (None: its first argument), the check of what it promises and
 # overrides that shrink its data further (SetFit's cost grows with the labeled texts, prediction with the test set).
 SCRIPTS = {
-    "quickstart": ("configs/quickstart.yaml", "quickstart", []),
+    "quickstart": ("configs/quickstart.yaml", "quickstart", ["recipe.warm_start_iterations=1", "data.test.limit=40"]),
     "peers": (None, "peers", ["data.sampling.num_per_class=2", "data.test.limit=200"]),
 }
 # `accelerate launch scripts/X.py ...`: the `ssl-text` sub-command it is the entry point of.
 LAUNCHED = {"train": "train", "pretrain": "pretrain", "distill": "distill", "augment": "augment"}
-CONFIG_SUBS = ("train", "finetune", "pretrain", "distill", "self-train", "pipeline")
+CONFIG_SUBS = ("train", "recipe", "finetune", "pretrain", "distill", "self-train", "pipeline")
 
 SAMPLE_TEXTS = ["Stocks rose as the central bank held rates.", "The striker scored twice in the final."]
 LONG_TEXT = " ".join(["the market report says the team won"] * 200)  # longer than any model's position limit here
@@ -422,6 +424,14 @@ def check_train(o: Outcome) -> None:
         assert (o.output_dir / CHECKPOINTS / "step_0000002").is_dir(), "the resumed run did not reach its last step"
 
 
+def check_recipe(o: Outcome) -> None:
+    summary = json.loads((o.output_dir / "recipe.json").read_text())
+    assert set(summary["seconds"]) == {"warm_start", "pool", "student"}, summary["seconds"]
+    assert (o.output_dir / "warm_start" / "modules.json").is_file() and summary["pool"]["kept"] > 0
+    metrics = _metrics(o.output_dir / "student")
+    assert metrics["test"] == summary["student"]["test"] and (o.output_dir / "student" / BEST / "config.json").is_file()
+
+
 def check_pretrain(o: Outcome) -> None:
     from ssl_text.pipelines.pretrain import ENCODER
 
@@ -498,9 +508,13 @@ def check_augment(o: Outcome) -> None:
 
 
 def check_quickstart(o: Outcome) -> None:
-    for algorithm in ("supervised", "fixmatch"):
-        assert _metrics(o.ws / "runs" / "quickstart" / algorithm).get("test"), algorithm
-        assert re.search(rf"^{algorithm}\s+\d\.\d{{3}}", o.stdout, re.M), f"no result line for {algorithm}"
+    summary = json.loads((o.ws / "runs" / "quickstart" / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1, 2] and set(summary["test_accuracy"]) == {"supervised", "recipe"}, summary
+    for arm, folder in (("supervised", ""), ("recipe", "student")):
+        for seed in (0, 1, 2):
+            metrics = _metrics(o.ws / "runs" / "quickstart" / f"seed_{seed}" / arm / folder)
+            assert metrics["test_last_step"]["accuracy"] == summary["test_accuracy"][arm][seed], (arm, seed)
+        assert re.search(rf"^{arm}\s+(\d\.\d{{3}}\s+){{4}}$", o.stdout, re.M), f"no result line for {arm}"
 
 
 def check_card(o: Outcome) -> None:
@@ -545,7 +559,7 @@ def check_import_labels(o: Outcome) -> None:
 
 
 CHECKS = {
-    "train": check_train, "finetune": check_train, "pretrain": check_pretrain, "distill": check_distill,
+    "train": check_train, "recipe": check_recipe, "finetune": check_train, "pretrain": check_pretrain, "distill": check_distill,
     "pipeline": check_pipeline, "self-train": check_self_train, "evaluate": check_evaluate, "predict": check_predict,
     "push": check_push, "push-dataset": check_push_dataset, "augment": check_augment, "quickstart": check_quickstart,
     "card": check_card, "peers": check_peers, "suggest": check_suggest, "import-labels": check_import_labels,

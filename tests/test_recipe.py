@@ -25,7 +25,8 @@ def st_dir(tiny_bert_dir, tmp_path_factory) -> str:
 def recipe_config(toy_config, st_dir, **recipe_settings) -> dict:
     raw = toy_config("fixmatch")  # the recipe ignores `algorithm`: its student trains noisy_student
     raw["model"]["name_or_path"] = st_dir
-    raw["recipe"] = {"warm_start_iterations": 2, "warm_start_batch_size": 4, "keep": 0.5, **recipe_settings}
+    raw["recipe"] = {"warm_start_iterations": 2, "warm_start_batch_size": 4, "keep": 0.5, "student_steps": 4,
+                     **recipe_settings}
     return raw
 
 
@@ -64,7 +65,7 @@ def test_the_warm_start_moves_same_label_texts_together(toy_config, st_dir, tmp_
     from ssl_text.pipelines.unlabeled_pool import load_teacher_pool
 
     torch.manual_seed(0)
-    cfg = parse_config(recipe_config(toy_config, st_dir, warm_start_iterations=20), "test")
+    cfg = parse_config(recipe_config(toy_config, st_dir, warm_start_iterations=20, warm_start_max_steps=1000), "test")
     data = load_teacher_pool(cfg, "test")
     folder = warm_start(cfg, data, tmp_path / "warm")
     labels = np.asarray(data.labeled["label"])
@@ -75,7 +76,7 @@ def test_the_warm_start_moves_same_label_texts_together(toy_config, st_dir, tmp_
         sim = e @ e.T
         return float(sim[same & ~np.eye(len(e), dtype=bool)].mean() - sim[~same].mean())
 
-    assert gap(folder) > gap(st_dir) + 0.005  # a tiny random encoder at SetFit's learning rate moves little
+    assert gap(folder) > 1.5 * gap(st_dir)  # a tiny random encoder at SetFit's learning rate moves little
 
 
 @pytest.mark.parametrize(

@@ -74,6 +74,22 @@ class MixMatch:
         momentum = config.dist_align_momentum
         self.align = DistributionAlignment(num_classes, momentum) if momentum is not None else None
 
+    @property
+    def collapse_advice(self) -> str:
+        """What the trainer's collapse warning suggests: MixMatch has no tau; its guesses train at weight lambda_u."""
+        cfg = self.config
+        align = (
+            "set `algorithm.dist_align_momentum` (e.g. 0.99) to align the guesses with the labeled prior, "
+            if cfg.dist_align_momentum is None
+            else ""
+        )
+        return (
+            f"MixMatch's sharpened guesses (T={cfg.T}) are their own targets at weight lambda_u={cfg.lambda_u}, so a "
+            f"lean towards one class feeds itself: {align}lower `algorithm.lambda_u` (e.g. 10) or lengthen "
+            f"`algorithm.rampup_steps` (now {cfg.rampup_steps}), or use a thresholded algorithm (fixmatch, flexmatch, "
+            "freematch) or pi_model."
+        )
+
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
         labels = batch[LB_LABELS]

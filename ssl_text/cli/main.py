@@ -16,6 +16,7 @@ OVERRIDABLE = "overrides"  # commands with dotted config overrides accept them a
 EXIT_BAD_INPUT = 2  # a config, data, model or run-directory error: nothing was trained or overwritten
 EXIT_STOPPED = 3  # SIGTERM or Ctrl-C: a checkpoint was saved, `--resume` continues the run
 EXIT_DIVERGED = 4  # the loss was NaN or infinite for `trainer.max_nonfinite_steps` steps in a row: a checkpoint was saved
+EXIT_COLLAPSED = 5  # pseudo-labels stayed on one class for `trainer.collapse_patience` steps: a checkpoint was saved
 
 
 def _csv_list(text: str) -> list[str]:
@@ -273,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     from ssl_text.hub.push import HubError
     from ssl_text.models.resolve import ModelMismatchError
     from ssl_text.training.run_dir import RunDirError
-    from ssl_text.training.trainer import NonFiniteLossError, TrainingInterrupted
+    from ssl_text.training.trainer import NonFiniteLossError, PseudoLabelCollapseError, TrainingInterrupted
 
     words = (args.command, getattr(args, "augment_command", None), getattr(args, "name", None))  # name: the recipe
     command = " ".join(filter(None, words))
@@ -288,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as err:  # names the causes; a checkpoint is saved
         _print_once(f"ssl-text {command}: error: {err}")
         return EXIT_DIVERGED
+    except PseudoLabelCollapseError as err:  # names the distribution and the advice; a checkpoint is saved
+        _print_once(f"ssl-text {command}: error: {err}")
+        return EXIT_COLLAPSED
     return 0
 
 

@@ -172,6 +172,9 @@ class TrainerConfig:
     max_nonfinite_steps: int = 10  # consecutive non-finite losses before the run stops
     num_threads: int | Literal["auto"] = "auto"  # torch CPU threads per process; `auto`: see README, "Threads"
     collapse_tv_bound: float = 0.5  # warn when pseudo-labels drift this far (total variation) from the prior
+    # stop the run (checkpoint, exit status 5) once the pseudo-labels stay collapsed for this many steps after
+    # the warmup: over `collapse_tv_bound` and concentrated on one class (`Trainer.check_collapse`); null or 0: warn
+    collapse_patience: int | None = 50
     ema_decay: float | None = None  # keep an EMA of the weights (mean teacher needs one)
     evaluate_ema: bool = False  # evaluate and save the EMA weights instead of the raw ones
     # Accelerate trackers the run logs to (tensorboard, wandb, mlflow, comet_ml, aim, clearml, dvclive, ...);
@@ -196,7 +199,11 @@ class RecipeConfig:
 
     warm_start_iterations: int = 20  # contrastive pairs drawn per labeled text (SetFit's `num_iterations` default)
     warm_start_batch_size: int = 16  # SetFit's default
+    # at most this many batches of pairs: SetFit's pair count grows with the labels (385 labels: 963 batches, ~30
+    # CPU-minutes); 100 is its count at 40 labels
+    warm_start_max_steps: int = 100
     keep: float = 0.5  # share of the pool pseudo-labeled: the rows where the classifier and the kNN vote agree
+    student_steps: int = 150  # the student's optimizer steps (its other settings are the config's `trainer`)
     lambda_u: float = 1.0  # the student's weight of the pseudo-labeled loss
 
 
@@ -459,10 +466,16 @@ def _validate_recipe(r: RecipeConfig, source: str) -> None:
         raise ConfigError(
             f"{source}: `recipe.warm_start_iterations` is {r.warm_start_iterations}; expected pairs per labeled text >= 1, e.g. 20."
         )
+    if r.warm_start_max_steps < 1:
+        raise ConfigError(
+            f"{source}: `recipe.warm_start_max_steps` is {r.warm_start_max_steps}; expected batches >= 1, e.g. 100."
+        )
     if r.warm_start_batch_size < 2:
         raise ConfigError(
             f"{source}: `recipe.warm_start_batch_size` is {r.warm_start_batch_size}; expected >= 2 pairs a batch, e.g. 16."
         )
+    if r.student_steps < 1:
+        raise ConfigError(f"{source}: `recipe.student_steps` is {r.student_steps}; expected optimizer steps >= 1, e.g. 150.")
     if not 0.0 < r.keep <= 1.0:
         raise ConfigError(f"{source}: `recipe.keep` is {r.keep}; expected a share of the pool in (0, 1], e.g. 0.5.")
     if r.lambda_u < 0:
@@ -515,6 +528,12 @@ def validate_trainer(t: TrainerConfig, source: str) -> None:
         raise ConfigError(
             f"{source}: `trainer.collapse_tv_bound` is {t.collapse_tv_bound}; expected a total variation distance "
             f"in (0, 1], e.g. {defaults.collapse_tv_bound} (1 never warns)."
+        )
+    if t.collapse_patience is not None and t.collapse_patience < 0:
+        raise ConfigError(
+            f"{source}: `trainer.collapse_patience` is {t.collapse_patience}; expected the steps a pseudo-label "
+            f"collapse may last before the run stops, an integer >= 0 (e.g. {defaults.collapse_patience}), or null "
+            "(or 0) to only warn."
         )
     if t.num_threads != "auto" and t.num_threads <= 0:
         raise ConfigError(f"{source}: `trainer.num_threads` is {t.num_threads}; expected a positive integer or 'auto'.")

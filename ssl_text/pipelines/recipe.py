@@ -1,6 +1,6 @@
 """The recommended semi-supervised recipe for text classification: `ssl-text recipe CONFIG`.
 
-Three stages, each a folder of OUTPUT that a later run can start from:
+Stages, each a folder of OUTPUT that a later run can start from:
 
 1. `warm_start/`: contrastive training of the sentence encoder on pairs of labeled texts (same label: similar,
    different labels: dissimilar), with SetFit's trainer (`setfit.Trainer.train_embeddings`). A
@@ -10,17 +10,20 @@ Three stages, each a folder of OUTPUT that a later run can start from:
    (ssl_text/algorithms/agreement.py); the `recipe.keep` share of the pool, most confident first, per class in
    the labeled class shares. A dataset with a `pseudo_target` column, as `ssl-text self-train` writes its pools,
    and `stats.json` (its size, classes and, when the pool's true labels are known, their accuracy).
-3. `student/`: an ordinary run directory: the warm-started encoder with a mean-pooling head (started as the
-   logistic regression of the labels) trained by `noisy_student` on the labels plus the pseudo-labeled pool under
-   the strong view, for `trainer.max_steps`. Without a validation split its last step is the model (`student/best`).
+3. `student/`: an ordinary run directory: the warm-started encoder with a mean-pooling head, started as the
+   logistic regression of the labels and pseudo-labels, trained by `noisy_student` on both under the strong view
+   for `recipe.student_steps` (the config's other `trainer` settings). Without a validation split its last step is
+   the model (`student/best`).
 
-`recipe.json` records each stage's seconds, the pool's statistics and the student's test figures. A finished stage is kept on `--resume`.
+`recipe.json` records each stage's seconds, the pool's statistics and the student's test figures. A finished stage
+is kept on `--resume`.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -45,6 +48,7 @@ WARM_START, POOL, STUDENT = "warm_start", "pool", "student"
 SUMMARY_FILE = "recipe.json"
 STATS_FILE = "stats.json"
 EMBED_BATCH_SIZE = 64
+PAIRS_PER_ITERATION = 2  # SetFit draws a positive and a negative pair per text and iteration
 
 
 def recipe(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> dict:
@@ -88,7 +92,7 @@ def _run_stages(cfg: RunConfig, out: Path) -> dict:
     stats = pseudo_label_pool(cfg, data, warm, out / POOL)
     seconds[POOL] = round(time.time() - started, 1)
     started = time.time()
-    metrics = train(student_config(cfg, out), resume=(out / STUDENT).exists())
+    metrics = train(student_config(cfg, out, warm), resume=(out / STUDENT).exists())
     seconds[STUDENT] = round(time.time() - started, 1)
     summary = {"recipe": NAME, "seconds": seconds, "pool": stats, "student": {k: metrics[k] for k in metrics
                if k in ("selected_step", "selected_on", "validation", "test", "test_last_step")}}
@@ -99,18 +103,31 @@ def _run_stages(cfg: RunConfig, out: Path) -> dict:
 
 def warm_start(cfg: RunConfig, data, folder: Path) -> Path:
     """Contrastive training of the encoder on labeled pairs (SetFit's body stage); the encoder saved to `folder`."""
+    texts, labels = list(data.labeled["text"]), [int(y) for y in data.labeled["label"]]
+    return contrastive(resolve_model_path(cfg.model.name_or_path), texts, labels, folder, cfg,
+                       iterations=cfg.recipe.warm_start_iterations, max_steps=cfg.recipe.warm_start_max_steps)
+
+
+def contrastive(start: str | Path, texts: list[str], labels: list[int], folder: Path, cfg: RunConfig, *,
+                iterations: int = 1, max_steps: int = -1) -> Path:
+    """SetFit's contrastive body training (`setfit.Trainer.train_embeddings`: pairs of same-label texts pulled
+    together, of different labels pushed apart) of the sentence encoder at `start`, saved to `folder` as a
+    sentence-transformers folder; kept as it is when `folder` already holds one. `max_steps` > 0 caps the batches."""
     if (folder / "modules.json").is_file():
         return folder
     from setfit import SetFitModel, Trainer, TrainingArguments
 
-    model_path = resolve_model_path(cfg.model.name_or_path)
-    with tempfile.TemporaryDirectory(prefix="warm_start_") as scratch:
-        model = SetFitModel.from_pretrained(model_path, device="cpu")
+    batch_size = cfg.recipe.warm_start_batch_size
+    natural = math.ceil(PAIRS_PER_ITERATION * iterations * len(texts) / batch_size)  # SetFit's own count of batches
+    max_steps = min(max_steps, natural) if max_steps > 0 else -1  # a cap, never more passes than SetFit makes
+    with tempfile.TemporaryDirectory(prefix="contrastive_") as scratch:
+        model = SetFitModel.from_pretrained(str(start), device="cpu")
         args = TrainingArguments(
             output_dir=scratch,
-            batch_size=cfg.recipe.warm_start_batch_size,
-            num_iterations=cfg.recipe.warm_start_iterations,
+            batch_size=batch_size,
+            num_iterations=iterations,
             num_epochs=1,
+            max_steps=max_steps,
             max_length=cfg.data.max_length,
             seed=cfg.trainer.seed,
             report_to="none",
@@ -120,7 +137,7 @@ def warm_start(cfg: RunConfig, data, folder: Path) -> Path:
         )
         trainer = Trainer(model=model, args=args)
         _quiet_setfit(trainer)
-        trainer.train_embeddings(list(data.labeled["text"]), [int(y) for y in data.labeled["label"]], args=args)
+        trainer.train_embeddings(texts, labels, args=args)
     tmp = folder.with_name(f".{folder.name}.tmp")
     model.model_body.save(str(tmp))
     tmp.replace(folder)
@@ -179,11 +196,13 @@ def pool_stats(probs: np.ndarray, votes: np.ndarray, rows: np.ndarray, targets: 
     return stats
 
 
-def student_config(cfg: RunConfig, out: Path) -> RunConfig:
-    """The config's data and trainer, from the warm-started encoder, `noisy_student` on labels + the pool."""
+def student_config(cfg: RunConfig, out: Path, encoder: Path) -> RunConfig:
+    """The config's data and trainer, from the contrastively trained `encoder`, `noisy_student` on labels + the
+    pool (its head starts as the logistic regression of both, ssl_text/training/head_init.py)."""
     student = copy.deepcopy(cfg)
     student.output_dir = str(out / STUDENT)
-    student.model.name_or_path = str(out / WARM_START)
+    student.model.name_or_path = str(encoder)
+    student.trainer.max_steps = cfg.recipe.student_steps
     student.algorithm = NoisyStudent.Config(lambda_u=cfg.recipe.lambda_u)
     student.data.unlabeled = DatasetSpec(path=str(out / POOL), label_column=None)
     student.data.sampling.rest_as_unlabeled = False  # the pool holds the unlabeled examples the student learns from

@@ -28,7 +28,7 @@ from ssl_text.algorithms import build_algorithm
 from ssl_text.augment.collate import build_collator
 from ssl_text.augment.precomputed import named_aug_columns
 from ssl_text.config import ConfigError, RunConfig, to_dict
-from ssl_text.config.keys import LABELED_ROWS_FILE, METRICS_FILE
+from ssl_text.config.keys import LABELED_ROWS_FILE, METRICS_FILE, PSEUDO_TARGET
 from ssl_text.data.batching import BatchStream
 from ssl_text.data.loading import tokenize_column  # noqa: F401  (ssl_text.pipelines.train.tokenize_column is public)
 from ssl_text.data.text_data import TextData, labeled_rows_jsonl
@@ -107,8 +107,9 @@ def prepare(cfg: RunConfig, accelerator: Accelerator) -> Prepared:
         validation = encode(data.validation)
         test = encode(data.test)
     if isinstance(model, MeanPoolingForSequenceClassification) and not has_saved_head(model_path):
+        pseudo = unlabeled if isinstance(unlabeled, datasets.Dataset) and PSEUDO_TARGET in unlabeled.column_names else None
         init_head_from_labels(accelerator, model, labeled, cfg.trainer.eval_batch_size, tokenizer.pad_token_id,
-                              len(data.label_names))
+                              len(data.label_names), pseudo)
 
     return Prepared(
         task, tokenizer, model, algorithm, data.label_names, labeled, unlabeled, validation, test, data.labeled_rows

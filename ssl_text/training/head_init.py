@@ -1,5 +1,5 @@
 """A new mean-pooling head starts as a logistic regression of the labeled texts' sentence embeddings (what SetFit
-trains as its head), not at random: a random head on unit-norm embeddings gives near-zero logits that a
+trains as its head; with a teacher's pseudo-labeled pool, of those texts too), not at random: a random head on unit-norm embeddings gives near-zero logits that a
 fine-tuning learning rate moves only slowly (ssl_text/models/mean_pooling.py)."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from ssl_text.config.keys import PSEUDO_TARGET
 from ssl_text.training.inference import predict_logits
 
 HEAD_C = 1.0  # scikit-learn's default regularisation, which SetFit's head uses too
@@ -35,7 +36,14 @@ def fit_head(embeddings: np.ndarray, labels: np.ndarray, num_classes: int) -> tu
     return weight, bias
 
 
-def init_head_from_labels(accelerator, model, labeled, batch_size: int, pad_token_id: int, num_classes: int) -> None:
-    """Set `model`'s head to the logistic regression of the encoded `labeled` rows (`input_ids`, `label`)."""
+def init_head_from_labels(
+    accelerator, model, labeled, batch_size: int, pad_token_id: int, num_classes: int, pseudo_labeled=None
+) -> None:
+    """Set `model`'s head to the logistic regression of the encoded `labeled` rows (`input_ids`, `label`) and of
+    the `pseudo_labeled` rows, if given (`input_ids`, `pseudo_target`: a teacher's pool, labeled by its argmax)."""
     embeddings = embed_rows(accelerator, model, labeled, batch_size, pad_token_id)
-    model.set_head(*fit_head(embeddings, np.asarray(labeled["label"]), num_classes))
+    labels = np.asarray(labeled["label"])
+    if pseudo_labeled is not None:
+        embeddings = np.vstack([embeddings, embed_rows(accelerator, model, pseudo_labeled, batch_size, pad_token_id)])
+        labels = np.concatenate([labels, np.asarray(pseudo_labeled[PSEUDO_TARGET]).argmax(axis=1)])
+    model.set_head(*fit_head(embeddings, labels, num_classes))

@@ -26,8 +26,10 @@ from ssl_text.training.trainer import mixed_precision_for
 
 Prepared = TypeVar("Prepared")
 # Keys that --resume may change: none changes what is trained or recorded. A run directory may be moved; where a
-# model is published, how many CPU threads compute it and whether a progress bar shows it do not change the run.
-UNCOMPARED = ("output_dir", "hub", "trainer.num_threads", "trainer.progress_bar")
+# model is published, how many CPU threads compute it and whether a progress bar shows it do not change the run;
+# nor does the collapse guard's patience, which only decides whether a collapsed run stops (a run it stopped may
+# go on warning only).
+UNCOMPARED = ("output_dir", "hub", "trainer.num_threads", "trainer.progress_bar", "trainer.collapse_patience")
 
 
 def run_accelerator(trainer: TrainerConfig, output_dir: str | Path) -> Accelerator:

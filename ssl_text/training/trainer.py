@@ -36,6 +36,12 @@ from ssl_text.training.run_dir import RunDirError
 from ssl_text.training.running_means import RunningMeans
 
 COLLAPSE_ADVICE = "Consider a higher tau, distribution alignment (`algorithm.dist_align_momentum` of fixmatch, uda and mixmatch), or an adaptive-threshold algorithm (flexmatch, freematch)."
+# A window counts towards stopping a run (`trainer.collapse_patience`) only when, besides being over
+# `trainer.collapse_tv_bound`, one class holds more than this share of its confident pseudo-labels ...
+COLLAPSE_DOMINANT_SHARE = 0.9
+# ... and those confident pseudo-labels are at least this share of the unlabeled examples drawn: early in a run
+# FixMatch's few confident targets are often one class (the easiest), a lopsided trickle rather than a collapse.
+COLLAPSE_MIN_COVERAGE = 0.5
 
 
 logger = logging.getLogger(__name__)
@@ -47,6 +53,10 @@ class NonFiniteLossError(RuntimeError):
 
 class TrainingInterrupted(RuntimeError):
     """SIGTERM or Ctrl-C arrived; a checkpoint was saved at the end of the current step."""
+
+
+class PseudoLabelCollapseError(RuntimeError):
+    """The pseudo-labels stayed collapsed for `trainer.collapse_patience` steps; a checkpoint was saved."""
 
 
 class CheckpointError(RunDirError):
@@ -85,6 +95,7 @@ class Progress:
     best_step: int = -1
     nonfinite_in_a_row: int = 0
     nonfinite_total: int = 0
+    collapsed_steps: int = 0  # steps after the warmup whose windows were all collapsed, up to now
     history: list = field(default_factory=list)  # validation metrics per evaluation
     last_logs: dict = field(default_factory=dict)  # the latest averaged training logs
 
@@ -214,6 +225,8 @@ class Trainer:
         self.progress = Progress()
         self.label_prior = torch.tensor(label_prior) if label_prior is not None else None
         self.pseudo_counts = torch.zeros(num_classes, device=accelerator.device)  # confident pseudo-labels per class
+        self.pseudo_drawn = torch.zeros(1, device=accelerator.device)  # unlabeled examples with a pseudo-label
+        self.collapse_message: str | None = None  # the last window's distribution, when over the bound
         self.token_decoder = token_decoder  # token-level tasks: probs [B, L, C] -> valid label sequences
         self.mask_groups = mask_groups  # class ids per group (NER: per entity type) for mask-rate logging
         threads, why = resolve_num_threads(config.num_threads, accelerator.num_processes)
@@ -225,6 +238,7 @@ class Trainer:
             lr=config.learning_rate,
         )
         warmup = int(config.warmup_ratio * config.max_steps)
+        self.warmup_steps = warmup
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, linear_schedule(warmup, config.max_steps, config.lr_schedule)
         )
@@ -281,6 +295,10 @@ class Trainer:
                 acc.log({f"train/{k}": v for k, v in logs.items()}, step=step)
                 self.progress.last_logs = {"step": step, **logs}
                 self.check_collapse(step)
+                if self.collapse_outlasted_patience():
+                    path = self.save_checkpoint()
+                    bar.close()
+                    raise PseudoLabelCollapseError(self.collapse_stop_message(path))
                 bar.set_postfix(
                     loss=f"{logs['loss']:.3f}",
                     mask=f"{logs.get('mask_rate', float('nan')):.2f}",
@@ -381,6 +399,7 @@ class Trainer:
         if labels is not None and labels.dim() == 1:
             weights = None if mask is None else mask.float()
             self.pseudo_counts += torch.bincount(labels, weights=weights, minlength=self.num_classes)[: self.num_classes]
+            self.pseudo_drawn += labels.numel()
         if self.mask_groups and mask is not None and labels is not None:
             for name, ids in self.mask_groups.items():
                 members = torch.isin(labels, torch.as_tensor(ids, device=labels.device)).float()
@@ -394,28 +413,60 @@ class Trainer:
         return parts
 
     def check_collapse(self, step: int) -> float | None:
-        """Warn, once, when the confident pseudo-labels of the last window, counted over every process, drift far
-        from the labeled prior."""
+        """Judge the window that ends at `step` on the confident pseudo-labels counted over every process: warn
+        (main process) when their distribution is further than `trainer.collapse_tv_bound` from the labeled prior,
+        and add the window's steps after the warmup to `progress.collapsed_steps` when one class also holds most of
+        them (`COLLAPSE_DOMINANT_SHARE`, `COLLAPSE_MIN_COVERAGE`); any other window resets that count."""
         if self.label_prior is None:
             return None
-        counts = self.accelerator.gather(self.pseudo_counts[None]).sum(dim=0).cpu()  # every process calls this
+        counts = self.accelerator.gather(self.pseudo_counts[None]).sum(dim=0).cpu()  # every process calls these
+        drawn = float(self.accelerator.gather(self.pseudo_drawn).sum())
         self.pseudo_counts = torch.zeros_like(self.pseudo_counts)
+        self.pseudo_drawn = torch.zeros_like(self.pseudo_drawn)
+        self.collapse_message = None
         if counts.sum() < 2 * self.num_classes:
+            self.progress.collapsed_steps = 0
             return None
         share = counts / counts.sum()
         distance = 0.5 * float((share - self.label_prior).abs().sum())  # total variation, in [0, 1]
         self.accelerator.log({"train/pseudo_label_prior_distance": distance}, step=step)
-        if distance > self.config.collapse_tv_bound and self.accelerator.is_main_process:
-            message = (
+        over = distance > self.config.collapse_tv_bound
+        dominant = float(share.max()) > COLLAPSE_DOMINANT_SHARE
+        widespread = float(counts.sum()) >= COLLAPSE_MIN_COVERAGE * drawn
+        if over and dominant and widespread:
+            self.progress.collapsed_steps += self.window_after_warmup(step)
+        else:
+            self.progress.collapsed_steps = 0
+        if over:
+            self.collapse_message = (
                 f"step {step}: possible pseudo-label collapse: the confident pseudo-labels are distributed "
                 f"{[round(float(x), 3) for x in share]} against a labeled prior of "
                 f"{[round(float(x), 3) for x in self.label_prior]} (total variation {distance:.2f} > "
                 f"trainer.collapse_tv_bound={self.config.collapse_tv_bound}). "
                 + getattr(self.algorithm, "collapse_advice", COLLAPSE_ADVICE)
             )
-            logger.warning(message)
-            self.accelerator.print(f"warning: {message}")
+            if self.accelerator.is_main_process:
+                logger.warning(self.collapse_message)
+                self.accelerator.print(f"warning: {self.collapse_message}")
         return distance
+
+    def window_after_warmup(self, step: int) -> int:
+        """The steps of the logging window that ends at `step` which lie after the learning-rate warmup."""
+        begin = max((step - 1) // self.config.log_every * self.config.log_every, self.warmup_steps)
+        return max(step - begin, 0)
+
+    def collapse_outlasted_patience(self) -> bool:
+        patience = self.config.collapse_patience
+        return bool(patience) and self.progress.collapsed_steps >= patience
+
+    def collapse_stop_message(self, checkpoint: Path) -> str:
+        return (
+            f"{self.collapse_message} The pseudo-labels stayed collapsed onto one class (over "
+            f"{COLLAPSE_DOMINANT_SHARE:.0%} of them) for {self.progress.collapsed_steps} steps "
+            f"(trainer.collapse_patience={self.config.collapse_patience}), so the run was stopped; a checkpoint was "
+            f"saved to {checkpoint}. Start again with other settings (--overwrite), or continue this run warning "
+            "only with `--resume trainer.collapse_patience=null`."
+        )
 
     # ----------------------------------------------------------------------------------
     # Evaluation and model selection
