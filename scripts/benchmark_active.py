@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python scripts/benchmark_active.py --dataset agnews|banking77 [--arms random,margin,...]
                                                          [--seeds 0,1,2] [--cold-seeds 0,...,9]
     python scripts/benchmark_active.py --report       # figures (docs/figures/) and markdown tables from the results
-    python scripts/benchmark_active.py --ssl --dataset agnews --strategy margin --budget 40 --seed 0 [--print-only]
+    python scripts/benchmark_active.py --ssl --dataset agnews --strategy badge [--budget 40] [--seed 0] [--print-only]
 
 The pool is the dataset's benchmark config's labeled file read whole by the project's loading (AG News
 train_sample5000.csv, 5,000 texts; Banking77 train.csv, 10,003), its labels hidden: the annotator reveals the label
@@ -12,20 +12,21 @@ the 6 queries that also appear in train.csv, 3,074, as scripts/benchmark_recipe.
 
 Encoder: all-MiniLM-L6-v2 (packaged), frozen, sentence-transformers' mean pooling, max_seq_length 64,
 L2-normalised; embedded once per dataset and cached in runs/benchmark/active/<dataset>_embeddings.npz. Learner,
-refitted from scratch after every round: scikit-learn LogisticRegression(C=100, max_iter=1000) (lbfgs,
-multinomial; LEARNER says how C was chosen) on the embeddings of the labeled rows; its probabilities over the pool
-are what the strategies read. Each arm starts from nothing: the first batch
-comes from a cold-start strategy (embedding k-means for ours, except `random` and `typicality`), the later ones
-from the arm's strategy, up to the dataset's budgets. small-text 1.4.1 runs its BreakingTies (started from the
-same k-means batch as ours) and EmbeddingKMeans through its PoolBasedActiveLearner with the same learner
-(SklearnClassifierFactory of the same LogisticRegression) on the same embeddings and seeds.
+refitted from scratch after every round: scikit-learn LogisticRegression(C=100, max_iter=1000) (lbfgs, multinomial;
+LEARNER says how C was chosen) on the embeddings of the labeled rows; its probabilities over the pool are what the
+strategies read. Each arm starts from nothing: the first batch comes from a cold-start strategy (embedding k-means
+for ours, except `random` and `typicality`), the later ones from the arm's strategy, up to the dataset's budgets.
+small-text 1.4.1 runs its BreakingTies (started from the same k-means batch as ours) and EmbeddingKMeans through its
+PoolBasedActiveLearner with the same learner (SklearnClassifierFactory of the same LogisticRegression) on the same
+embeddings and seeds.
 
 Results: runs/benchmark/active/<dataset>.json (per arm and seed: accuracy and macro-F1 on the test set at every
 budget, the rows chosen in order, seconds; the cold-start table). Running some arms replaces only theirs.
 
 `--ssl` trains the recommended semi-supervised recipe (`ssl-text recipe`, issue #18) on the rows an arm chose up
-to a budget: it writes them as a labeled_rows.jsonl (data.sampling.rows_from; the rest of the pool unlabeled) under
-runs/benchmark/active/ssl/<dataset>/<arm>_seed<k>_<budget>/ and runs the command (`--print-only` prints it).
+to a budget (by default each of the issue's budget points): it writes them as a labeled_rows.jsonl
+(data.sampling.rows_from; the rest of the pool unlabeled) under runs/benchmark/active/ssl/<dataset>/
+<arm>_seed<k>_<budget>/ and runs `ssl-text recipe` on them (`--print-only` prints the command).
 """
 
 from __future__ import annotations
@@ -423,21 +424,25 @@ def ssl(args) -> int:
     if args.strategy not in curves or str(args.seed) not in curves[args.strategy]:
         raise SystemExit(f"{path} has no {args.strategy} seed {args.seed}; arms there: {', '.join(curves)}")
     chosen = curves[args.strategy][str(args.seed)]["labeled"]
-    if not 0 < args.budget <= len(chosen):
+    budgets = [args.budget] if args.budget else DATASETS[args.dataset].ssl_budgets
+    if not all(0 < budget <= len(chosen) for budget in budgets):
         raise SystemExit(f"--budget {args.budget}: that arm chose {len(chosen)} rows")
-    _, _, data = load_dataset(args.dataset)
-    texts, labels = data.labeled["text"], data.labeled["label"]
-    rows = [LabeledRow(i, text_hash(texts[i]), data.label_names[labels[i]]) for i in chosen[: args.budget]]
-    folder = OUT / "ssl" / args.dataset / f"{args.strategy}_seed{args.seed}_{args.budget}"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "labeled_rows.jsonl").write_text(labeled_rows_jsonl(rows), encoding="utf-8")
     from benchmark_recipe import dataset_overrides
 
-    command = ["ssl-text", "recipe", DATASETS[args.dataset].config, *dataset_overrides(args.dataset),
-               "data.sampling.num_per_class=null", f"data.sampling.rows_from={folder / 'labeled_rows.jsonl'}",
-               "data.sampling.rest_as_unlabeled=true", f"trainer.seed={args.seed}", f"output_dir={folder / 'run'}"]
-    print(shlex.join(command), flush=True)
-    return 0 if args.print_only else subprocess.call(command, cwd=ROOT)
+    _, _, data = load_dataset(args.dataset)
+    texts, labels = data.labeled["text"], data.labeled["label"]
+    for budget in budgets:
+        rows = [LabeledRow(i, text_hash(texts[i]), data.label_names[labels[i]]) for i in chosen[:budget]]
+        folder = OUT / "ssl" / args.dataset / f"{args.strategy}_seed{args.seed}_{budget}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "labeled_rows.jsonl").write_text(labeled_rows_jsonl(rows), encoding="utf-8")
+        command = ["ssl-text", "recipe", DATASETS[args.dataset].config, *dataset_overrides(args.dataset),
+                   "data.sampling.num_per_class=null", f"data.sampling.rows_from={folder / 'labeled_rows.jsonl'}",
+                   "data.sampling.rest_as_unlabeled=true", f"trainer.seed={args.seed}", f"output_dir={folder / 'run'}"]
+        print(shlex.join(command), flush=True)
+        if not args.print_only and subprocess.call(command, cwd=ROOT):
+            return 1
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -456,19 +461,20 @@ def figure(name: str, record: dict) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharex=True)
-    cmap = plt.get_cmap("tab20")
-    for i, (arm, seeds) in enumerate(record["arms"].items()):
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharex=True)
+    palette = iter(f"C{i}" for i in (0, 1, 2, 3, 4, 5, 6, 8, 9))  # C7 (grey) is too close to random's black
+    own_colour = [arm for arm in ARMS if arm not in ("random", "smalltext_breaking_ties")]
+    color = {"random": "black"} | {arm: next(palette) for arm in own_colour}
+    color["smalltext_breaking_ties"] = color["margin"]  # the same query as our margin: dashed in its colour
+    for arm, seeds in record["arms"].items():
         budgets = seeds[next(iter(seeds))]["budgets"]
-        style = {"color": cmap(i), "linestyle": "--" if ARMS[arm].library == "small-text" else "-",
+        style = {"color": color[arm], "linestyle": "--" if ARMS[arm].library == "small-text" else "-",
                  "linewidth": 2.5 if arm == "random" else 1.5, "marker": "o", "markersize": 3}
-        if arm == "random":
-            style["color"] = "black"
         for ax, metric in zip(axes, ("accuracy", "macro_f1")):
             values = 100 * np.array([s[metric] for s in seeds.values()])
             mean, std = values.mean(axis=0), values.std(axis=0)
             ax.plot(budgets, mean, label=arm_label(arm), **style)
-            ax.fill_between(budgets, mean - std, mean + std, color=style["color"], alpha=0.12)
+            ax.fill_between(budgets, mean - std, mean + std, color=style["color"], alpha=0.08)
     for ax, metric in zip(axes, ("test accuracy (%)", "test macro-F1 (%)")):
         ax.set_xscale("log")
         ax.set_xticks(record["budgets"], [str(b) for b in record["budgets"]])
@@ -540,7 +546,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--report", action="store_true", help="figures and markdown from the results")
     parser.add_argument("--ssl", action="store_true", help="train the recipe on the rows --strategy chose")
     parser.add_argument("--strategy", choices=sorted(ARMS), help="--ssl: the arm whose rows are trained on")
-    parser.add_argument("--budget", type=int, help="--ssl: the first BUDGET rows the arm chose")
+    parser.add_argument("--budget", type=int, help="--ssl: the first BUDGET rows the arm chose (default: the issue's "
+                        "points, 40,100,200 for agnews and 385,770 for banking77, one run each)")
     parser.add_argument("--seed", type=int, default=0, help="--ssl: the arm's seed (and the recipe's)")
     parser.add_argument("--print-only", action="store_true", help="--ssl: write the rows, print the command")
     args = parser.parse_args(argv)
@@ -555,8 +562,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--seeds and --cold-seeds take comma-separated integers, e.g. 0,1,2")
     if not args.report and args.dataset is None:
         parser.error("--dataset is required (or --report)")
-    if args.ssl and (args.strategy is None or args.budget is None):
-        parser.error("--ssl needs --strategy and --budget, e.g. --strategy margin --budget 40 --seed 0")
+    if args.ssl and (args.strategy is None or args.dataset is None):
+        parser.error("--ssl needs --dataset and --strategy, e.g. --dataset agnews --strategy badge --budget 40")
     return args
 
 

@@ -95,7 +95,7 @@ def run_one(dataset: str, arm: str, seed: int, extra: list[str]) -> dict:
     if arm == "recipe":
         from ssl_text.pipelines.recipe import recipe
 
-        metrics = recipe(cfg, overwrite=True)
+        metrics = recipe(cfg, resume=(run_dir(dataset, arm, seed) / "config.yaml").exists())  # finished stages kept
     else:
         from ssl_text.pipelines.train import train
 

@@ -47,7 +47,8 @@ def test_curve_has_the_budgets_and_never_labels_a_row_twice(arm):
     assert result["classes_covered"] == sorted(result["classes_covered"])
 
 
-@pytest.mark.parametrize("arm", ["margin", "coreset", pytest.param("smalltext_embedding_kmeans", marks=needs_small_text)])
+@pytest.mark.parametrize("arm", ["margin", "coreset",
+                                 pytest.param("smalltext_embedding_kmeans", marks=needs_small_text)])
 def test_a_seed_gives_the_same_rows(arm):
     assert curve(arm, seed=3)["labeled"] == curve(arm, seed=3)["labeled"]
 

@@ -43,6 +43,7 @@ def write(tmp_path, raw, name="run.yaml") -> Path:
         ("trainer.max_grad_norm=0", "0.0", "or null to turn gradient clipping off"),
         ("trainer.collapse_tv_bound=0", "0.0", r"in \(0, 1\]"),
         ("trainer.collapse_tv_bound=-.inf", "-inf", "expected a finite number"),
+        ("trainer.collapse_patience=-1", "-1", r"an integer >= 0 \(e\.g\. 50\), or null \(or 0\) to only warn"),
         ("trainer.eval_every=0", "0", r"positive integer \(steps between evaluations\), e.g. 100"),
         ("trainer.save_every=0", "0", r"positive integer \(steps between checkpoints\)"),
         ("trainer.log_every=-1", "-1", r"positive integer \(steps between log lines\)"),

@@ -32,6 +32,7 @@ def recipe_config(toy_config, st_dir, **recipe_settings) -> dict:
 
 def test_the_recipe_writes_its_three_stages_and_a_student_plain_transformers_loads(toy_config, st_dir, tmp_path):
     raw = recipe_config(toy_config, st_dir)
+    raw["trainer"]["mixed_precision"] = "bf16"  # SetFit's trainer sets Accelerate's state to its own precision first
     cfg = parse_config(raw, "test")
     metrics = recipe(cfg)
     out = tmp_path / "run_fixmatch"

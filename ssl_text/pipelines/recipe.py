@@ -115,6 +115,7 @@ def contrastive(start: str | Path, texts: list[str], labels: list[int], folder: 
     sentence-transformers folder; kept as it is when `folder` already holds one. `max_steps` > 0 caps the batches."""
     if (folder / "modules.json").is_file():
         return folder
+    from accelerate.state import AcceleratorState
     from setfit import SetFitModel, Trainer, TrainingArguments
 
     batch_size = cfg.recipe.warm_start_batch_size
@@ -138,6 +139,9 @@ def contrastive(start: str | Path, texts: list[str], labels: list[int], folder: 
         trainer = Trainer(model=model, args=args)
         _quiet_setfit(trainer)
         trainer.train_embeddings(texts, labels, args=args)
+    # transformers' Trainer set Accelerate's process-wide state to its own precision; the student's Accelerator sets
+    # the run's (`trainer.mixed_precision`) again, as transformers itself does before each of its trainings
+    AcceleratorState._reset_state()
     tmp = folder.with_name(f".{folder.name}.tmp")
     model.model_body.save(str(tmp))
     tmp.replace(folder)
