@@ -153,6 +153,9 @@ def run_one(algorithm: str, seed: int, extra: list[str]) -> dict:
     return train(load_config(CONFIG, overrides), **resume_or_overwrite(run_dir))
 
 
+COLLAPSE_FILE = "collapse_stopped.json"  # a seed the collapse guard stopped (trainer.collapse_patience)
+
+
 def metrics_path(algorithm: str, seed: int) -> Path:
     return final_metrics(OUT / f"{algorithm}_seed{seed}", SELF_TRAINING.get(algorithm, {}).get("rounds"))
 
@@ -161,7 +164,10 @@ def report() -> str:
     rows = []
     for algorithm in [*ALGORITHM_ARGS, *SELF_TRAINING]:
         seeds = sorted(int(p.name.split("seed")[1]) for p in OUT.glob(f"{algorithm}_seed*"))
+        stopped = [k for k in seeds if (OUT / f"{algorithm}_seed{k}" / COLLAPSE_FILE).exists()]
         seeds = [k for k in seeds if metrics_path(algorithm, k).exists()]
+        if stopped:
+            rows.append(f"| {algorithm} | stopped by the collapse guard on seeds {', '.join(map(str, stopped))} | | | | |")
         if not seeds:
             continue
         metrics = [json.loads(metrics_path(algorithm, k).read_text()) for k in seeds]
@@ -209,6 +215,8 @@ def main() -> None:
     import datasets
     import transformers
 
+    from ssl_text.training.trainer import PseudoLabelCollapseError
+
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
     algorithms = chosen(args.algorithms, [*ALGORITHM_ARGS, *SELF_TRAINING])
@@ -218,7 +226,13 @@ def main() -> None:
             if metrics_path(algorithm, seed).exists():
                 print(f"skip {algorithm} seed {seed}: done", flush=True)
                 continue
-            metrics = run_one(algorithm, seed, args.overrides)
+            try:
+                metrics = run_one(algorithm, seed, args.overrides)
+            except PseudoLabelCollapseError as err:  # the collapse guard stopped it: a row of its own, not a crash
+                record = OUT / f"{algorithm}_seed{seed}" / COLLAPSE_FILE
+                record.write_text(json.dumps({"stopped_by_collapse_guard": str(err)}, indent=2))
+                print(f"{algorithm} seed {seed}: stopped by the collapse guard ({record})", flush=True)
+                continue
             print(
                 f"{algorithm} seed {seed}: test accuracy {metrics['test']['accuracy']:.4f} "
                 f"(selected step {metrics['selected_step']}, {metrics['total_seconds'] / 60:.1f} min)",
