@@ -423,7 +423,8 @@ def test_self_training_two_rounds_writes_rounds_json_and_resume_skips_finished_r
     rounds = summary["rounds"]
     assert [r["round"] for r in rounds] == [0, 1, 2]
     assert [r["algorithm"] for r in rounds] == ["supervised", "noisy_student", "noisy_student"]
-    assert summary["pseudo_labeling"] == {"tau": 0.0, "hard_labels": True, "balance": False, "lambda_u": 1.0}
+    assert summary["pseudo_labeling"] == {"tau": 0.0, "hard_labels": True, "balance": False, "lambda_u": 1.0,
+                                          "agreement": False}
     for r in rounds[1:]:
         stats = r["pseudo_labels"]
         assert stats["kept"] == stats["pool_size"] == 184  # 200 rows - 4 x 4 labeled; tau 0 keeps all

@@ -30,13 +30,18 @@ def knn_vote(lb_embeddings: np.ndarray, lb_labels: np.ndarray, ulb_embeddings: n
     return np.where(totals > 0, votes / np.where(totals > 0, totals, 1), 1.0 / num_classes)
 
 
+def agreement_mask(scores: np.ndarray, votes: np.ndarray) -> np.ndarray:
+    """[N] bool: the rows where the classifier's argmax (`scores` [N, C], logits or probabilities) is the vote's."""
+    return scores.argmax(axis=1) == votes.argmax(axis=1)
+
+
 def agreement_rows(probs: np.ndarray, votes: np.ndarray, prior: np.ndarray, keep: float) -> np.ndarray:
     """Rows of the pool to pseudo-label, sorted: those where the classifier's argmax (`probs` [N, C]) and the vote's
     (`votes` [N, C]) agree, the most confident first (the product of both top probabilities), at most
     round(keep * N * prior_c) of class c (`prior` [C], the labeled class shares), so that no class floods the
     pool because it is easy."""
     predicted = probs.argmax(axis=1)
-    agree = predicted == votes.argmax(axis=1)
+    agree = agreement_mask(probs, votes)
     confidence = probs.max(axis=1) * votes.max(axis=1)
     chosen = []
     for cls, share in enumerate(prior):

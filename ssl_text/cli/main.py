@@ -72,7 +72,8 @@ def run_self_train(args) -> None:
     cfg = load_config(args.config, args.overrides)
     given = {"tau": args.tau, "lambda_u": args.lambda_u}  # left out: PseudoLabeling's defaults
     labeling = PseudoLabeling(
-        hard_labels=args.hard_labels, balance=args.balance, **{k: v for k, v in given.items() if v is not None}
+        hard_labels=args.hard_labels, balance=args.balance, agreement=args.agreement,
+        **{k: v for k, v in given.items() if v is not None},
     )
     records = self_train(cfg, args.rounds, labeling, resume=args.resume, overwrite=args.overwrite, teacher=args.teacher)
     _print_json([_pick(r, ("round", "algorithm", "test", "pseudo_labels")) for r in records])
@@ -166,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep pool examples whose teacher confidence reaches tau (default 0.9, the documented recipe)")
     p.add_argument("--hard-labels", action="store_true", help="one-hot targets instead of the teacher's probabilities")
     p.add_argument("--balance", action="store_true", help="resample the pseudo-labels to the labeled class prior")
+    p.add_argument("--agreement", action="store_true",
+                   help="pseudo-label only pool texts whose teacher argmax is the kNN vote of the teacher's sentence "
+                        "embeddings (text classification)")
     p.add_argument("--lambda-u", type=float, default=None, help="the students' weight of the pseudo-labeled loss (default 1)")
     p.add_argument("--teacher", default=None, help="a finished run directory to use as round 0 instead of training one")
     p.add_argument("--resume", action="store_true", help="skip finished rounds, continue the unfinished one")

@@ -7,6 +7,8 @@ Each round r >= 1 then
    soft targets (its probabilities) or hard ones (one-hot argmax), keeping the examples whose
    confidence reaches `tau`, optionally resampled so the classes follow the labeled class
    prior (the most confident examples of a class first; a short class repeats its examples);
+   with `agreement` (text classification), only among the examples whose teacher argmax is
+   also the kNN vote of the teacher's own sentence embeddings (`ssl_text.algorithms.agreement`);
 2. trains a student from the pretrained model on the labels plus that pseudo-labeled pool
    with the `noisy_student` loss, under noise (dropout and the strong view);
 3. the student becomes the teacher of the next round.
@@ -30,11 +32,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from accelerate import Accelerator, PartialState
 
+from ssl_text.algorithms.agreement import agreement_mask, knn_vote
 from ssl_text.algorithms.noisy_student import NoisyStudent
 from ssl_text.config import ConfigError, DatasetSpec, RunConfig, to_dict
-from ssl_text.config.keys import INDEX, METRICS_FILE, PSEUDO_TARGET
+from ssl_text.config.keys import ANALYSIS_LABEL, INDEX, LABEL, METRICS_FILE, PSEUDO_TARGET
 from ssl_text.data.shards import save_dataset_atomic
 from ssl_text.pipelines.train import check_aug_columns, prepare, train
 from ssl_text.pipelines.unlabeled_pool import PoolTeacher, load_teacher_pool
@@ -57,12 +61,23 @@ class PseudoLabeling:
     hard_labels: bool = False  # one-hot argmax targets instead of the teacher's probabilities
     balance: bool = False  # resample the kept examples to the labeled class prior
     lambda_u: float = 1.0  # the student's weight of the pseudo-labeled loss
+    agreement: bool = False  # only rows whose teacher argmax is the kNN vote of its embeddings (one label per text)
 
     def validate(self) -> None:
         if not 0.0 <= self.tau < 1.0:
             raise ConfigError(f"self-training `tau` is {self.tau}; expected a confidence in [0, 1), e.g. 0.9.")
         if self.lambda_u < 0:
             raise ConfigError(f"self-training `lambda_u` is {self.lambda_u}; expected a weight >= 0, e.g. 1.")
+
+    def check_task(self, task_name: str) -> None:
+        """Refuse the options the task cannot use: `agreement` votes one label per text."""
+        from ssl_text.tasks import build_task
+
+        if self.agreement and build_task(task_name).token_level:
+            raise ConfigError(
+                f"self-training `--agreement` votes one label per text with a kNN graph of sentence embeddings; task "
+                f"`{task_name}` labels every word. Leave out --agreement for this task."
+            )
 
 
 def label_pool(cfg: RunConfig, teacher_dir: Path, labeling: PseudoLabeling, pool_dir: Path) -> dict:
@@ -75,19 +90,59 @@ def label_pool(cfg: RunConfig, teacher_dir: Path, labeling: PseudoLabeling, pool
     data = load_teacher_pool(cfg, "self-training")
     teacher = PoolTeacher(cfg, teacher_dir, data, accelerator)
     logits = teacher.logits(teacher.pool)
-    # the task decides what a target is: one per text, or one per word of each sentence (NER, as valid BIO)
-    rows, targets, stats = teacher.task.pseudo_label_pool(logits, teacher.pool, data.label_names, labeling, data.labeled)
+    if labeling.agreement:
+        agree = teacher_agreement(teacher, data, logits)
+        rows, targets, stats = pseudo_label_agreeing(
+            teacher.task, logits, teacher.pool, data.label_names, labeling, data.labeled, agree
+        )
+    else:
+        # the task decides what a target is: one per text, or one per word of each sentence (NER, as valid BIO)
+        rows, targets, stats = teacher.task.pseudo_label_pool(logits, teacher.pool, data.label_names, labeling, data.labeled)
     if len(rows) == 0:
         highest = max((float(softmax(x).max()) for x in logits), default=0.0)
+        found, fix = f"its highest confidence is {highest:.3f}", "lower --tau"
+        if labeling.agreement:
+            found += f"; {int(agree.sum())} of {len(agree)} examples agreed with the kNN vote (--agreement)"
+            fix += " or leave out --agreement"
         raise ConfigError(
             f"no unlabeled example reached the confidence tau={labeling.tau} of the teacher in {teacher_dir} "
-            f"(its highest confidence is {highest:.3f}); lower --tau."
+            f"({found}); {fix}."
         )
     if accelerator.is_main_process:
         chosen = data.unlabeled.remove_columns(INDEX).select(rows.tolist()).add_column(PSEUDO_TARGET, targets)
         save_dataset_atomic(chosen, pool_dir, {STATS_FILE: json.dumps(stats, indent=2)})
     accelerator.wait_for_everyone()
     return stats
+
+
+def teacher_agreement(teacher: PoolTeacher, data, logits: np.ndarray) -> np.ndarray:
+    """[N] bool over the pool: the teacher's argmax is the kNN label-spreading vote (`knn_vote`) of the teacher's own
+    sentence embeddings of the labeled rows (with their labels) and the pool rows."""
+    votes = knn_vote(
+        teacher.embeddings(teacher.encode(data.labeled)),
+        np.asarray(data.labeled[LABEL]),
+        teacher.embeddings(teacher.pool),
+        len(data.label_names),
+    )
+    return agreement_mask(logits, votes)
+
+
+def pseudo_label_agreeing(task, logits: np.ndarray, pool, label_names: list[str], labeling: PseudoLabeling, labeled,
+                          agree: np.ndarray):
+    """`task.pseudo_label_pool` on the agreeing rows of the pool only, so tau and the class balance select among
+    them (masking the logits could not drop a row at tau 0; dropping rows after selection would unbalance it).
+    Returns (pool rows [M], targets, statistics) as `pseudo_label_pool` does, the statistics over the whole pool
+    plus `agreeing` (how many rows agreed) and, with the pool's true labels, `agreeing_accuracy` (the teacher's
+    accuracy on them)."""
+    among = np.flatnonzero(agree)
+    rows, targets, stats = task.pseudo_label_pool(logits[among], pool.select(among), label_names, labeling, labeled)
+    rows = among[np.asarray(rows, dtype=np.int64)]
+    if stats is not None:
+        stats["pool_size"], stats["agreeing"] = len(logits), len(among)
+        if "pool_accuracy" in stats:
+            stats["agreeing_accuracy"] = stats["pool_accuracy"]
+            stats["pool_accuracy"] = float((logits.argmax(axis=1) == np.asarray(pool[ANALYSIS_LABEL])).mean())
+    return rows, targets, stats
 
 
 def student_config(cfg: RunConfig, run_dir: Path, pool_dir: Path, labeling: PseudoLabeling) -> RunConfig:
@@ -126,6 +181,7 @@ def self_train(
     `ssl-text train`), round 0 is that run instead of a new one."""
     labeling = labeling or PseudoLabeling()
     labeling.validate()
+    labeling.check_task(cfg.task)
     if rounds < 1:
         raise ConfigError(f"--rounds is {rounds}; expected at least 1 student round after the teacher.")
     out = Path(cfg.output_dir)
@@ -162,7 +218,9 @@ def _check_saved_rounds(rounds_file: Path, labeling: PseudoLabeling, teacher: Pa
             f"--resume: {rounds_file} was started with teacher {saved.get('teacher')}, not {teacher}; resume with "
             "the same --teacher or start a new output_dir."
         )
-    if saved is not None and saved["pseudo_labeling"] != dataclasses.asdict(labeling):
+    # an option added later is missing from older runs' records, which ran with its default
+    saved_labeling = {**dataclasses.asdict(PseudoLabeling()), **saved["pseudo_labeling"]} if saved else None
+    if saved is not None and saved_labeling != dataclasses.asdict(labeling):
         raise ConfigError(
             f"--resume: {rounds_file} was made with pseudo-labeling {saved['pseudo_labeling']}, not "
             f"{dataclasses.asdict(labeling)}; resume with the same options or start a new output_dir."

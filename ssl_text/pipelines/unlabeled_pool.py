@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import datasets
+import torch.nn.functional as F
 from accelerate import Accelerator, PartialState
 
 from ssl_text.config import ConfigError, RunConfig
 from ssl_text.data.text_data import TextData
+from ssl_text.models.mean_pooling import MeanPoolingForSequenceClassification, mean_pool
 from ssl_text.training.inference import predict_logits
 
 
@@ -46,15 +48,37 @@ class PoolTeacher:
 
         self.task = build_task(cfg.task)
         self.accelerator = accelerator
+        self.data_cfg, self.label_names = cfg.data, data.label_names
         self.batch_size = cfg.trainer.eval_batch_size
         self.tokenizer = self.task.load_tokenizer(str(teacher_dir))
         model = self.task.load_model(str(teacher_dir), data.label_names)
         self.device = PartialState().device
         self.model = accelerator.prepare(model) if accelerator is not None else model.to(self.device).eval()
+        self.pool = self.encode(data.unlabeled)
+
+    def encode(self, ds: datasets.Dataset) -> datasets.Dataset:
+        """`ds` (e.g. the labeled rows) encoded as the pool is: `task.encode` with the teacher's tokenizer."""
         with PartialState().main_process_first():
-            self.pool = self.task.encode(data.unlabeled, self.tokenizer, cfg.data, data.label_names)
+            return self.task.encode(ds, self.tokenizer, self.data_cfg, self.label_names)
 
     def logits(self, rows: datasets.Dataset):
         """The teacher's logits for encoded `rows` (the pool, or a `select` of it), in row order: [N, C], or per
         token N arrays [L_i, C]."""
         return predict_logits(self.accelerator, self.model, rows, self.batch_size, self.tokenizer.pad_token_id, self.device)
+
+    def embeddings(self, rows: datasets.Dataset):
+        """The teacher's sentence embeddings of encoded `rows` of a sequence-level task, in row order: [N, H], the
+        L2-normalised masked mean of its encoder's last hidden states (what the kNN agreement vote compares)."""
+        model = self.accelerator.unwrap_model(self.model) if self.accelerator is not None else self.model
+        return predict_logits(
+            self.accelerator, model, rows, self.batch_size, self.tokenizer.pad_token_id, self.device, sentence_embedding
+        )
+
+
+def sentence_embedding(model, batch: dict):
+    """[B, H] L2-normalised mean-pooled last hidden states of a sequence classifier's encoder (a mean-pooling
+    classifier's own `embed`; any other's `base_model`)."""
+    if isinstance(model, MeanPoolingForSequenceClassification):
+        return model.embed(**batch)
+    hidden = model.base_model(**batch).last_hidden_state
+    return F.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1)
