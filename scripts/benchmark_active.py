@@ -91,6 +91,7 @@ ARMS = {
     "knn_disagreement": Arm(COLD_START, "knn_disagreement"),
     "balanced_knn_disagreement": Arm(COLD_START, "balanced_knn_disagreement"),
     "typicality": Arm("typicality", "typicality"),
+    "typicality_after_kmeans": Arm(COLD_START, "typicality"),  # added after the first results (docs/benchmarks.md)
     "smalltext_breaking_ties": Arm(COLD_START, "BreakingTies", "small-text"),
     "smalltext_embedding_kmeans": Arm("EmbeddingKMeans", "EmbeddingKMeans", "small-text"),
 }
@@ -452,7 +453,7 @@ def ssl(args) -> int:
 
 def arm_label(arm: str) -> str:
     spec = ARMS[arm]
-    return arm if spec.cold == spec.warm else f"{arm} (after {spec.cold})"
+    return arm if spec.cold == spec.warm or "after" in arm else f"{arm} (after {spec.cold})"
 
 
 def figure(name: str, record: dict) -> Path:
@@ -462,11 +463,12 @@ def figure(name: str, record: dict) -> Path:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharex=True)
-    palette = iter(f"C{i}" for i in (0, 1, 2, 3, 4, 5, 6, 8, 9))  # C7 (grey) is too close to random's black
+    palette = iter([*(f"C{i}" for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)), "gold"])  # C7 (grey) is too near random's black
     own_colour = [arm for arm in ARMS if arm not in ("random", "smalltext_breaking_ties")]
     color = {"random": "black"} | {arm: next(palette) for arm in own_colour}
     color["smalltext_breaking_ties"] = color["margin"]  # the same query as our margin: dashed in its colour
-    for arm, seeds in record["arms"].items():
+    for arm in (arm for arm in ARMS if arm in record["arms"]):  # the same order and colours in every figure
+        seeds = record["arms"][arm]
         budgets = seeds[next(iter(seeds))]["budgets"]
         style = {"color": color[arm], "linestyle": "--" if ARMS[arm].library == "small-text" else "-",
                  "linewidth": 2.5 if arm == "random" else 1.5, "marker": "o", "markersize": 3}
@@ -510,8 +512,8 @@ def report_markdown(name: str, record: dict) -> str:
     lines += [row for _, row in sorted(rows, key=lambda r: -r[0])]
     for size, table in record.get("cold_start", {}).items():
         lines += ["", f"### {name}: cold start, {size} labels chosen at once from nothing", "",
-                  "| strategy | accuracy, seeds 0-2 | per seed | accuracy, all seeds | seeds with a class unlabeled |",
-                  "|---|---|---|---|---|"]
+                  "| strategy | accuracy, seeds 0-2 | per seed | accuracy, all seeds | seeds with a class unlabeled | "
+                  f"classes labeled (of {num_classes}), mean |", "|---|---|---|---|---|---|"]
         for strategy, seeds in table.items():
             first = [100 * seeds[str(s)]["accuracy"] for s in SEEDS if str(s) in seeds]
             every = [100 * r["accuracy"] for r in seeds.values()]
@@ -521,7 +523,7 @@ def report_markdown(name: str, record: dict) -> str:
                          + f" | {np.mean(every):.2f} ± {np.std(every):.2f} ({len(every)} seeds) | {missing} of "
                          + f"{len(every)} (seeds 0-2: "
                          + f"{sum(seeds[str(s)]['classes_covered'] < num_classes for s in SEEDS if str(s) in seeds)})"
-                         + " |")
+                         + f" | {np.mean([r['classes_covered'] for r in seeds.values()]):.1f} |")
     return "\n".join(lines)
 
 

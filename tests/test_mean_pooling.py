@@ -47,6 +47,17 @@ def test_sentence_pooling_reads_both_config_formats(tiny_bert_dir, tmp_path):
     assert sentence_pooling(resolve_model_path("packaged:all-MiniLM-L6-v2")) == "mean"
 
 
+def test_a_run_keeps_the_cls_pooler_unless_the_config_asks(st_dir, toy_config):
+    from accelerate import Accelerator
+
+    from ssl_text.pipelines.train import prepare
+    from ssl_text.training.run_config import parse_config
+
+    raw = toy_config("supervised")
+    raw["model"]["name_or_path"] = st_dir
+    assert isinstance(prepare(parse_config(raw, "test"), Accelerator()).model, BertForSequenceClassification)
+
+
 def test_the_head_follows_the_folder_unless_the_config_says(st_dir, tiny_bert_dir):
     task = build_task("text_classification")
     assert isinstance(task.load_model(st_dir, LABELS), MeanPoolingForSequenceClassification)
@@ -119,7 +130,7 @@ def test_a_run_on_a_mean_pooling_encoder_starts_from_the_labels_head(st_dir, toy
     from ssl_text.training.run_config import parse_config
 
     raw = toy_config("supervised")
-    raw["model"]["name_or_path"] = st_dir
+    raw["model"] = {"name_or_path": st_dir, "pooling": "auto"}
     cfg = parse_config(raw, "test")
     accelerator = Accelerator()
     prepared = prepare(cfg, accelerator)

@@ -8,6 +8,7 @@ import datasets
 import numpy as np
 import pytest
 import torch
+from accelerate.state import AcceleratorState
 from transformers import AutoModelForSequenceClassification
 
 from ssl_text.config import ConfigError
@@ -33,6 +34,7 @@ def recipe_config(toy_config, st_dir, **recipe_settings) -> dict:
 def test_the_recipe_writes_its_three_stages_and_a_student_plain_transformers_loads(toy_config, st_dir, tmp_path):
     raw = recipe_config(toy_config, st_dir)
     raw["trainer"]["mixed_precision"] = "bf16"  # SetFit's trainer sets Accelerate's state to its own precision first
+    AcceleratorState._reset_state()  # a fresh process, as a command is: earlier tests set the state's precision
     cfg = parse_config(raw, "test")
     metrics = recipe(cfg)
     out = tmp_path / "run_fixmatch"

@@ -1,6 +1,6 @@
 """A sequence classifier that keeps a sentence encoder's mean pooling: the labels are read from the masked mean
 of the last hidden states (what sentence-transformers encoders such as all-MiniLM-L6-v2 were trained to embed
-with), L2-normalised, through a scaled linear head, instead of from the `[CLS]` pooler that
+with), L2-normalised, through a linear head, instead of from the `[CLS]` pooler that
 `AutoModelForSequenceClassification` uses. On normalised embeddings the head is exactly a logistic regression
 of the sentence embeddings, so it can start from one (`set_head`).
 
@@ -21,10 +21,6 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 ARCHITECTURE = "MeanPoolingForSequenceClassification"
-# logits = HEAD_SCALE * (W e + b) on unit-norm embeddings e: without a scale the logits stay within |W|, a head that
-# starts as a logistic regression of a few labels (|W| well below 1) could not grow confident at a fine-tuning
-# learning rate, and the loss would keep pushing the encoder instead (a cosine classifier's temperature, 20 here).
-HEAD_SCALE = 20.0
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
@@ -64,8 +60,8 @@ class MeanPoolingForSequenceClassification(PreTrainedModel):
     def set_head(self, weight, bias) -> None:
         """Start the head so that its logits are `weight @ e + bias` (weights [C, H], biases [C]), e.g. a logistic
         regression's `coef_` and `intercept_` fitted on normalised embeddings."""
-        self.classifier.weight.copy_(torch.as_tensor(weight, dtype=self.classifier.weight.dtype) / HEAD_SCALE)
-        self.classifier.bias.copy_(torch.as_tensor(bias, dtype=self.classifier.bias.dtype) / HEAD_SCALE)
+        self.classifier.weight.copy_(torch.as_tensor(weight, dtype=self.classifier.weight.dtype))
+        self.classifier.bias.copy_(torch.as_tensor(bias, dtype=self.classifier.bias.dtype))
 
     def embed(self, input_ids=None, attention_mask=None, **inputs) -> torch.Tensor:
         """[B, H] L2-normalised mean-pooled sentence embeddings, as sentence-transformers gives them."""
@@ -75,7 +71,7 @@ class MeanPoolingForSequenceClassification(PreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, labels=None, return_dict=None, **inputs):
         inputs.pop("output_attentions", None)
         inputs.pop("output_hidden_states", None)
-        logits = HEAD_SCALE * self.classifier(self.dropout(self.embed(input_ids, attention_mask, **inputs)))
+        logits = self.classifier(self.dropout(self.embed(input_ids, attention_mask, **inputs)))
         loss = F.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)
 

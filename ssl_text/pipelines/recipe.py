@@ -206,6 +206,7 @@ def student_config(cfg: RunConfig, out: Path, encoder: Path) -> RunConfig:
     student = copy.deepcopy(cfg)
     student.output_dir = str(out / STUDENT)
     student.model.name_or_path = str(encoder)
+    student.model.pooling = "auto"  # the warm start is a mean-pooling sentence-transformers folder: mean pooling
     student.trainer.max_steps = cfg.recipe.student_steps
     student.algorithm = NoisyStudent.Config(lambda_u=cfg.recipe.lambda_u)
     student.data.unlabeled = DatasetSpec(path=str(out / POOL), label_column=None)
