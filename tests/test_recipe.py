@@ -58,6 +58,8 @@ def test_the_recipe_writes_its_three_stages_and_a_student_plain_transformers_loa
     again = recipe(parse_config(raw, "test"), resume=True)
     assert again["test"] == metrics["test"]
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    resumed = json.loads((out / SUMMARY_FILE).read_text())["seconds"]
+    assert resumed[WARM_START] == summary["seconds"][WARM_START] > 0  # a kept stage keeps the time it took
 
 
 def test_the_warm_start_moves_same_label_texts_together(toy_config, st_dir, tmp_path):

@@ -46,6 +46,7 @@ from ssl_text.training.run_dir import write_text_atomic
 NAME = "recipe"  # the recipe's name in summaries and the quickstart
 WARM_START, POOL, STUDENT = "warm_start", "pool", "student"
 SUMMARY_FILE = "recipe.json"
+TIMINGS_FILE = "stage_seconds.json"
 STATS_FILE = "stats.json"
 EMBED_BATCH_SIZE = 64
 PAIRS_PER_ITERATION = 2  # SetFit draws a positive and a negative pair per text and iteration
@@ -83,20 +84,26 @@ def recipe(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> 
 def _run_stages(cfg: RunConfig, out: Path) -> dict:
     from accelerate import PartialState
 
-    seconds: dict[str, float] = {}
+    main = PartialState().is_main_process
+    timings = out / TIMINGS_FILE  # each stage's seconds when it ran: a resumed recipe keeps those of finished stages
+    seconds: dict[str, float] = json.loads(timings.read_text()) if timings.is_file() else {}
+
+    def timed(stage: str, run):
+        started = time.time()
+        result = run()
+        if stage not in seconds or stage == STUDENT:  # a kept stage keeps its time; the student's grows on resume
+            seconds[stage] = round(seconds.get(stage, 0.0) + time.time() - started, 1)
+            if main:
+                write_text_atomic(timings, json.dumps(seconds, indent=2))
+        return result
+
     data = load_teacher_pool(cfg, "the recipe")
-    started = time.time()
-    warm = warm_start(cfg, data, out / WARM_START)
-    seconds[WARM_START] = round(time.time() - started, 1)
-    started = time.time()
-    stats = pseudo_label_pool(cfg, data, warm, out / POOL)
-    seconds[POOL] = round(time.time() - started, 1)
-    started = time.time()
-    metrics = train(student_config(cfg, out, warm), resume=(out / STUDENT).exists())
-    seconds[STUDENT] = round(time.time() - started, 1)
+    warm = timed(WARM_START, lambda: warm_start(cfg, data, out / WARM_START))
+    stats = timed(POOL, lambda: pseudo_label_pool(cfg, data, warm, out / POOL))
+    metrics = timed(STUDENT, lambda: train(student_config(cfg, out, warm), resume=(out / STUDENT).exists()))
     summary = {"recipe": NAME, "seconds": seconds, "pool": stats, "student": {k: metrics[k] for k in metrics
                if k in ("selected_step", "selected_on", "validation", "test", "test_last_step")}}
-    if PartialState().is_main_process:
+    if main:
         write_text_atomic(out / SUMMARY_FILE, json.dumps(summary, indent=2))
     return {**metrics, "total_seconds": round(sum(seconds.values()), 1), "recipe": summary}
 
