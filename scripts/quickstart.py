@@ -36,7 +36,8 @@ def run_arm(arm: str, seed: int, overrides: list[str]) -> dict:
 
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
-    extra = [f"output_dir={OUT / f'seed_{seed}' / arm}", f"data.sampling.seed={seed}", f"trainer.seed={seed}"]
+    extra = [f"output_dir={OUT / f'seed_{seed}' / arm}", f"data.sampling.seed={seed}", f"trainer.seed={seed}",
+             "trainer.progress_bar=false"]  # runs in parallel: one line per finished run instead of interleaved bars
     if arm == "supervised":
         from ssl_text.pipelines.train import train
 
