@@ -106,3 +106,13 @@ def test_bad_settings_stop_the_recipe_before_it_writes(toy_config, st_dir, tmp_p
     with pytest.raises(ConfigError, match=message):
         recipe(parse_config(raw, "test"))
     assert not (tmp_path / "run_fixmatch").exists()
+
+
+def test_the_recipe_refuses_several_processes_before_it_writes(toy_config, st_dir, tmp_path, monkeypatch):
+    from accelerate import PartialState
+
+    PartialState()  # the shared state exists; then it says two processes, as under `accelerate launch`
+    monkeypatch.setitem(PartialState._shared_state, "num_processes", 2)
+    with pytest.raises(ConfigError, match="runs in one process"):
+        recipe(parse_config(recipe_config(toy_config, st_dir), "test"))
+    assert not (tmp_path / "run_fixmatch").exists()

@@ -57,6 +57,11 @@ def recipe(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> 
     out = Path(cfg.output_dir)
 
     def validate() -> None:
+        from accelerate import PartialState
+
+        if PartialState().num_processes > 1:  # every process would run the SetFit warm start into one folder
+            raise ConfigError("`ssl-text recipe` runs in one process: its warm start and pool stages are not shared out "
+                              "across processes; run it without `accelerate launch` (or with --num_processes 1).")
         if cfg.task != "text_classification":
             raise ConfigError(f"`ssl-text recipe` classifies whole texts; the config's task is `{cfg.task}`. Use "
                               "`ssl-text train` with an algorithm for it.")
