@@ -39,6 +39,7 @@ from ssl_text.models.resolve import resolve_model_path
 from ssl_text.pipelines.train import prepare, train
 from ssl_text.pipelines.unlabeled_pool import load_teacher_pool
 from ssl_text.training.head_init import fit_head
+from ssl_text.training.inference import softmax
 from ssl_text.training.lifecycle import ConfigFile, run_lifecycle
 from ssl_text.training.run_config import parse_config
 from ssl_text.training.run_dir import write_text_atomic
@@ -180,8 +181,7 @@ def pseudo_label_pool(cfg: RunConfig, data, encoder: Path, folder: Path) -> dict
     lb_emb, ulb_emb = embed(list(data.labeled["text"])), embed(list(data.unlabeled["text"]))
     weight, bias = fit_head(lb_emb, lb_labels, num_classes)
     logits = ulb_emb @ weight.T + bias
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    probs = softmax(logits)
     votes = knn_vote(lb_emb, lb_labels, ulb_emb, num_classes)
     prior = np.bincount(lb_labels, minlength=num_classes) / len(lb_labels)
     rows = agreement_rows(probs, votes, prior, cfg.recipe.keep)
