@@ -527,6 +527,31 @@ def report_markdown(name: str, record: dict) -> str:
     return "\n".join(lines)
 
 
+def ssl_markdown(name: str) -> str | None:
+    """The recipe trained on each arm's rows (`--ssl` runs): test accuracy of the student's last step per budget."""
+    runs: dict[tuple[str, int], dict[int, dict]] = {}
+    for metrics in sorted((OUT / "ssl" / name).glob("*_seed*_*/run/student/metrics.json")):
+        arm, rest = metrics.parents[2].name.rsplit("_seed", 1)
+        seed, budget = map(int, rest.split("_"))
+        record = json.loads((metrics.parents[1] / "recipe.json").read_text())
+        runs.setdefault((arm, budget), {})[seed] = {"metrics": json.loads(metrics.read_text()), "recipe": record}
+    if not runs:
+        return None
+    lines = [f"### {name}: the recipe (`ssl-text recipe`) trained on the rows each arm chose", "",
+             "| arm | labels | test accuracy, last step | per seed | macro-F1 | pseudo-label accuracy | wall minutes / run |",
+             "|---|---|---|---|---|---|---|"]
+    for (arm, budget), seeds in sorted(runs.items(), key=lambda item: (item[0][1], item[0][0])):
+        order = sorted(seeds)
+        acc = [100 * seeds[k]["metrics"]["test_last_step"]["accuracy"] for k in order]
+        f1 = [100 * seeds[k]["metrics"]["test_last_step"]["macro_f1"] for k in order]
+        clean = [100 * seeds[k]["recipe"]["pool"]["pseudo_label_accuracy"] for k in order]
+        minutes = [sum(seeds[k]["recipe"]["seconds"].values()) / 60 for k in order]
+        lines.append(f"| {arm_label(arm)} | {budget} | {np.mean(acc):.2f} ± {np.std(acc):.2f} | "
+                     + " / ".join(f"{a:.2f} (seed {k})" for a, k in zip(acc, order))
+                     + f" | {np.mean(f1):.2f} ± {np.std(f1):.2f} | {np.mean(clean):.1f} | {np.mean(minutes):.1f} |")
+    return "\n".join(lines)
+
+
 def report(names: list[str]) -> None:
     for name in names:
         path = results_path(name)
@@ -536,6 +561,9 @@ def report(names: list[str]) -> None:
         record = json.loads(path.read_text())
         print(f"figure: {figure(name, record).relative_to(ROOT)}")
         print(report_markdown(name, record), "\n")
+        ssl_table = ssl_markdown(name)
+        if ssl_table:
+            print(ssl_table, "\n")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -31,6 +31,7 @@ DATASETS = {
     "banking77": ("banking77_benchmark.yaml", []),
 }
 ARMS = ("recipe", "supervised", "ceiling")
+SHARED_CEILING = {"sst2_64": "sst2_16"}  # the same pool with every text labeled: one ceiling run serves both settings
 # the label-gap ceiling: supervised fine-tuning of the same model, same budget, with every pool text labeled
 CEILING_ARGS = ["data.sampling={num_per_class: null, rest_as_unlabeled: false}"]
 
@@ -77,6 +78,8 @@ def dedup_test(test: Path, train: Path, column: str, delimiter: str) -> Path:
 
 
 def run_dir(dataset: str, arm: str, seed: int) -> Path:
+    if arm == "ceiling":
+        dataset = SHARED_CEILING.get(dataset, dataset)
     return OUT / dataset / f"{arm}_seed{seed}"
 
 
@@ -112,7 +115,7 @@ def mean_std(values: list[float]) -> str:
 
 
 def arm_metrics(dataset: str, arm: str) -> tuple[list[int], list[dict]]:
-    seeds = sorted(int(p.name.split("seed")[1]) for p in (OUT / dataset).glob(f"{arm}_seed*")
+    seeds = sorted(int(p.name.split("seed")[1]) for p in run_dir(dataset, arm, 0).parent.glob(f"{arm}_seed*")
                    if metrics_file(dataset, arm, int(p.name.split("seed")[1])).exists())
     return seeds, [json.loads(metrics_file(dataset, arm, k).read_text()) for k in seeds]
 
@@ -126,13 +129,14 @@ def report(dataset: str) -> str:
              "needed) and, where the config has a validation split, the validation-selected step",
              "", "| row | accuracy, last step | per seed | macro-F1 | accuracy, validation-selected | "
              "CPU min / run | seeds |", "|---|---|---|---|---|---|---|"]
-    means = {}
+    means, per_seed = {}, {}
     for arm in ARMS:
         seeds, metrics = arm_metrics(dataset, arm)
         if not seeds:
             continue
         last = [100 * m["test_last_step"]["accuracy"] for m in metrics]
         means[arm] = statistics.mean(last)
+        per_seed[arm] = dict(zip(seeds, last))
         f1 = [100 * m["test_last_step"]["macro_f1"] for m in metrics]
         selected = (mean_std([100 * m["test"]["accuracy"] for m in metrics])
                     if all(m["selected_on"] == "validation" for m in metrics) else "(no validation split)")
@@ -145,10 +149,15 @@ def report(dataset: str) -> str:
         peers = json.loads(peers_file(dataset).read_text())
         for peer in peers["methods"]:
             acc = [100 * peers["per_seed"][str(k)][peer]["accuracy"] for k in peers["seeds"]]
+            per_seed[peer] = dict(zip(peers["seeds"], acc))
             f1 = [100 * peers["per_seed"][str(k)][peer]["macro_f1"] for k in peers["seeds"]]
             cpu = statistics.mean(peers["per_seed"][str(k)][peer]["seconds"] for k in peers["seeds"]) / 60
             lines.append(f"| {peer} (peer) | {mean_std(acc)} | {' / '.join(f'{v:.1f}' for v in acc)} | {mean_std(f1)} | "
                          f"(selects nothing) | {cpu:.1f} (wall) | {', '.join(map(str, peers['seeds']))} |")
+    for other in (row for row in ("supervised", "setfit") if row in per_seed and "recipe" in per_seed):
+        paired = sorted(set(per_seed["recipe"]) & set(per_seed[other]))
+        wins = [k for k in paired if per_seed["recipe"][k] > per_seed[other][k]]
+        lines.append(f"\nrecipe above {other} on {len(wins)} of {len(paired)} seeds (seeds {', '.join(map(str, wins))})")
     if {"recipe", "supervised", "ceiling"} <= set(means) and means["ceiling"] != means["supervised"]:
         share = (means["recipe"] - means["supervised"]) / (means["ceiling"] - means["supervised"])
         lines.append(f"\nshare of the label gap recovered: (recipe − supervised) / (ceiling − supervised) = {share:.2f}")

@@ -76,3 +76,22 @@ def test_normalised_auc_is_the_mean_height_of_the_curve():
     assert bench.normalised_auc([10, 20, 40], [0.5, 0.5, 0.5]) == pytest.approx(0.5)
     # trapezoids: (0.2 + 0.4) / 2 * 10 + (0.4 + 1.0) / 2 * 20 = 17, over 30 labels
     assert bench.normalised_auc([10, 20, 40], [0.2, 0.4, 1.0]) == pytest.approx(17 / 30)
+
+
+def test_ssl_table_groups_the_recipe_runs_by_arm_and_budget(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    for arm, seed, budget, accuracy in [("badge", 0, 40, 0.80), ("badge", 1, 40, 0.90), ("random", 0, 100, 0.85)]:
+        run = tmp_path / "ssl" / "agnews" / f"{arm}_seed{seed}_{budget}" / "run"
+        (run / "student").mkdir(parents=True)
+        (run / "student" / "metrics.json").write_text(
+            json.dumps({"test_last_step": {"accuracy": accuracy, "macro_f1": accuracy - 0.01}}))
+        (run / "recipe.json").write_text(json.dumps({"seconds": {"warm_start": 60, "student": 120},
+                                                     "pool": {"pseudo_label_accuracy": 0.9}}))
+    rows = [line for line in bench.ssl_markdown("agnews").splitlines() if line.startswith("| badge")
+            or line.startswith("| random")]
+    assert rows[0].startswith("| badge (after kmeans) | 40 | 85.00 ± 5.00 | 80.00 (seed 0) / 90.00 (seed 1) | 84.00")
+    assert rows[0].endswith("| 90.0 | 3.0 |")
+    assert rows[1].startswith("| random | 100 | 85.00 ± 0.00 |")
+    assert bench.ssl_markdown("banking77") is None

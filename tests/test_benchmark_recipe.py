@@ -1,0 +1,31 @@
+"""scripts/benchmark_recipe.py's report on hand-made run folders (no model, no data files)."""
+
+from __future__ import annotations
+
+import json
+
+import benchmark_recipe as bench
+
+
+def fake_run(folder, accuracy: float) -> None:
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"test_last_step": {"accuracy": accuracy, "macro_f1": accuracy},
+                                                     "test": {"accuracy": accuracy}, "selected_on": "last_step"}))
+
+
+def test_report_pairs_seeds_and_shares_the_sst2_ceiling(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    for seed, (recipe, supervised, setfit) in enumerate([(0.70, 0.60, 0.65), (0.72, 0.74, 0.71), (0.80, 0.62, 0.81)]):
+        fake_run(tmp_path / "sst2_64" / f"recipe_seed{seed}" / "student", recipe)
+        fake_run(tmp_path / "sst2_64" / f"supervised_seed{seed}", supervised)
+    fake_run(tmp_path / "sst2_16" / "ceiling_seed0", 0.92)  # the 16- and 64-label settings share one ceiling
+    peers = {"methods": ["setfit"], "seeds": [0, 1, 2],
+             "per_seed": {str(k): {"setfit": {"accuracy": a, "macro_f1": a, "seconds": 60}}
+                          for k, a in enumerate([0.65, 0.71, 0.81])}}
+    (tmp_path / "peers_sst2_64.json").write_text(json.dumps(peers))
+    text = bench.report("sst2_64")
+    assert "recipe above supervised on 2 of 3 seeds (seeds 0, 2)" in text
+    assert "recipe above setfit on 2 of 3 seeds (seeds 0, 1)" in text
+    assert "| ceiling | 92.0 ± 0.0 | 92.0 |" in text
+    recipe, supervised = (70 + 72 + 80) / 3, (60 + 74 + 62) / 3
+    assert f"= {(recipe - supervised) / (92 - supervised):.2f}" in text
