@@ -13,8 +13,10 @@ both arms' test accuracy per seed and writes runs/quickstart/summary.json:
 
 import json
 import os
+import resource
 import signal
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -28,6 +30,12 @@ SEEDS = (0, 1, 2)
 ARMS = ("supervised", "recipe")
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process so far, all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_arm(arm: str, seed: int, overrides: list[str]) -> dict:
     """One run in this (worker) process; its metrics."""
     import datasets
@@ -37,6 +45,7 @@ def run_arm(arm: str, seed: int, overrides: list[str]) -> dict:
 
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
+    cpu_before = cpu_seconds()
     extra = [f"output_dir={OUT / f'seed_{seed}' / arm}", f"data.sampling.seed={seed}", f"trainer.seed={seed}",
              "trainer.progress_bar=false"]  # runs in parallel: one line per finished run instead of interleaved bars
     if arm == "supervised":
@@ -48,6 +57,7 @@ def run_arm(arm: str, seed: int, overrides: list[str]) -> dict:
         from ssl_text.pipelines.recipe import recipe
 
         metrics = recipe(load_config(CONFIG, [*extra, *overrides]), overwrite=True)
+    metrics["cpu_seconds"] = cpu_seconds() - cpu_before
     print(f"== seed {seed} {arm}: test accuracy {metrics['test_last_step']['accuracy']:.3f} (last step), "
           f"{metrics['total_seconds'] / 60:.1f} min", flush=True)
     return metrics
@@ -61,17 +71,19 @@ def default_sigterm() -> None:
 def main(overrides: list[str]) -> None:
     from ssl_text.training.trainer import available_cpus
 
+    started = time.time()
     jobs = [(arm, seed) for arm in reversed(ARMS) for seed in SEEDS]  # the long recipe runs first: the wall is shorter
-    pool = ProcessPoolExecutor(max_workers=max(1, min(available_cpus(), len(jobs))), initializer=default_sigterm)
+    workers = max(1, min(available_cpus(), len(jobs)))
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=default_sigterm)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # SIGTERM unwinds through `except`
     try:
         futures = {job: pool.submit(run_arm, *job, overrides) for job in jobs}
         results = {job: future.result() for job, future in futures.items()}
     except BaseException:  # stopped or failed: no run starts, the running ones stop as on their own SIGTERM
-        workers = list((pool._processes or {}).values())  # public terminate_workers() is Python 3.14+
+        processes = list((pool._processes or {}).values())  # public terminate_workers() is Python 3.14+
         pool.shutdown(wait=False, cancel_futures=True)
-        for worker in workers:
-            worker.terminate()
+        for process in processes:
+            process.terminate()
         raise
     finally:
         pool.shutdown(wait=True)
@@ -85,6 +97,8 @@ def main(overrides: list[str]) -> None:
         "test_macro_f1": figures("test_last_step", "macro_f1"),
         "test_accuracy_validation_selected": figures("test"),
         "minutes": {arm: [round(results[arm, seed]["total_seconds"] / 60, 1) for seed in SEEDS] for arm in ARMS},
+        "cpu_minutes": {arm: [round(results[arm, seed]["cpu_seconds"] / 60, 2) for seed in SEEDS] for arm in ARMS},
+        "wall_minutes_total": round((time.time() - started) / 60, 1),
     }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -96,6 +110,9 @@ def main(overrides: list[str]) -> None:
     wins = sum(r > s for r, s in zip(summary["test_accuracy"]["recipe"], summary["test_accuracy"]["supervised"]))
     print(f"\nrecipe above supervised on {wins} of {len(SEEDS)} seeds (test accuracy of the last step; "
           f"validation-selected figures in {OUT / 'summary.json'})")
+    cpu = sum(sum(v) for v in summary["cpu_minutes"].values())
+    print(f"{summary['wall_minutes_total']:.1f} minutes wall; the runs used {cpu:.1f} CPU minutes on {workers} "
+          "worker processes")
     print(f"models: {OUT}/seed_<s>/supervised/best and {OUT}/seed_<s>/recipe/student/best "
           "(transformers.pipeline('text-classification', model=..., trust_remote_code=True))")
 

@@ -515,6 +515,8 @@ def check_quickstart(o: Outcome) -> None:
             metrics = _metrics(o.ws / "runs" / "quickstart" / f"seed_{seed}" / arm / folder)
             assert metrics["test_last_step"]["accuracy"] == summary["test_accuracy"][arm][seed], (arm, seed)
         assert re.search(rf"^{arm}(\s+\d\.\d{{3}}){{4}}$", o.stdout, re.M), f"no result line for {arm}"
+        assert all(minutes > 0 for minutes in summary["cpu_minutes"][arm]), summary["cpu_minutes"]
+    assert 0 < summary["wall_minutes_total"] and "minutes wall; the runs used" in o.stdout
 
 
 def check_card(o: Outcome) -> None:
