@@ -84,12 +84,34 @@ def test_the_warm_start_moves_same_label_texts_together(toy_config, st_dir, tmp_
     assert gap(folder) > 1.5 * gap(st_dir)  # a tiny random encoder at SetFit's learning rate moves little
 
 
+@pytest.mark.parametrize("cap, batches", [(None, -1), (3, 3), (10_000, "setfit's")])
+def test_the_warm_start_trains_setfits_own_batches_unless_capped(toy_config, st_dir, tmp_path, monkeypatch, cap,
+                                                                  batches):
+    """By default SetFit's own count of batches, as the SetFit peer trains (-1: setfit's `max_steps` unset); a cap
+    above that count is that count."""
+    import setfit
+
+    from ssl_text.pipelines.recipe import warm_start
+    from ssl_text.pipelines.unlabeled_pool import load_teacher_pool
+
+    seen = []
+    real = setfit.TrainingArguments
+    monkeypatch.setattr(setfit, "TrainingArguments", lambda **kwargs: seen.append(kwargs["max_steps"]) or real(**kwargs))
+    cfg = parse_config(recipe_config(toy_config, st_dir, warm_start_max_steps=cap), "test")
+    assert cfg.recipe.warm_start_max_steps == cap
+    data = load_teacher_pool(cfg, "test")
+    warm_start(cfg, data, tmp_path / "warm")
+    pairs = 2 * cfg.recipe.warm_start_iterations * len(data.labeled)  # SetFit: 2 pairs per text and iteration
+    assert seen == [-(-pairs // cfg.recipe.warm_start_batch_size) if batches == "setfit's" else batches]
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
         ({"task": "ner"}, "classifies whole texts"),
         ({"recipe": {"keep": 0.0}}, "recipe.keep"),
         ({"recipe": {"warm_start_iterations": 0}}, "recipe.warm_start_iterations"),
+        ({"recipe": {"warm_start_max_steps": 0}}, "recipe.warm_start_max_steps"),
         ({"data.sampling": {"num_per_class": 3, "seed": 0, "rest_as_unlabeled": False}}, "data.unlabeled"),
     ],
 )

@@ -202,9 +202,9 @@ class RecipeConfig:
 
     warm_start_iterations: int = 20  # contrastive pairs drawn per labeled text (SetFit's `num_iterations` default)
     warm_start_batch_size: int = 16  # SetFit's default
-    # at most this many batches of pairs: SetFit's pair count grows with the labels (385 labels: 963 batches, ~30
-    # CPU-minutes); 100 is its count at 40 labels
-    warm_start_max_steps: int = 100
+    # a cap on the batches of pairs; None: SetFit's own count, 2 x iterations x labels / batch size (40 labels: 100,
+    # 385 labels: 963), as the SetFit peer trains: a smaller cap left the recipe's encoder behind SetFit's at 64 labels
+    warm_start_max_steps: int | None = None
     keep: float = 0.5  # share of the pool pseudo-labeled: the rows where the classifier and the kNN vote agree
     student_steps: int = 150  # the student's optimizer steps (its other settings are the config's `trainer`)
     lambda_u: float = 1.0  # the student's weight of the pseudo-labeled loss
@@ -469,9 +469,10 @@ def _validate_recipe(r: RecipeConfig, source: str) -> None:
         raise ConfigError(
             f"{source}: `recipe.warm_start_iterations` is {r.warm_start_iterations}; expected pairs per labeled text >= 1, e.g. 20."
         )
-    if r.warm_start_max_steps < 1:
+    if r.warm_start_max_steps is not None and r.warm_start_max_steps < 1:
         raise ConfigError(
-            f"{source}: `recipe.warm_start_max_steps` is {r.warm_start_max_steps}; expected batches >= 1, e.g. 100."
+            f"{source}: `recipe.warm_start_max_steps` is {r.warm_start_max_steps}; expected batches >= 1, e.g. 100, "
+            "or null for SetFit's own count."
         )
     if r.warm_start_batch_size < 2:
         raise ConfigError(

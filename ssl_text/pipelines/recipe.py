@@ -118,7 +118,7 @@ def warm_start(cfg: RunConfig, data, folder: Path) -> Path:
     """Contrastive training of the encoder on labeled pairs (SetFit's body stage); the encoder saved to `folder`."""
     texts, labels = list(data.labeled["text"]), [int(y) for y in data.labeled["label"]]
     return contrastive(resolve_model_path(cfg.model.name_or_path), texts, labels, folder, cfg,
-                       iterations=cfg.recipe.warm_start_iterations, max_steps=cfg.recipe.warm_start_max_steps)
+                       iterations=cfg.recipe.warm_start_iterations, max_steps=cfg.recipe.warm_start_max_steps or -1)
 
 
 def contrastive(start: str | Path, texts: list[str], labels: list[int], folder: Path, cfg: RunConfig, *,
