@@ -13,3 +13,10 @@ def test_em_recovers_the_shifted_prior_of_a_calibrated_classifier():
     probs = (posterior / posterior.sum(axis=1, keepdims=True))[kinds]
     estimate = pool_prior.em_prior(probs, np.array([0.5, 0.5]))
     np.testing.assert_allclose(estimate, pool_prior_true, atol=1e-3)
+
+
+def test_a_folder_that_is_not_a_recipe_run_stops_with_the_fix(tmp_path):
+    import pytest
+
+    with pytest.raises(SystemExit, match=r"not an `ssl-text recipe` output_dir .* runs/quickstart/seed_0/recipe"):
+        pool_prior.check(str(tmp_path))
