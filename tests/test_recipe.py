@@ -97,7 +97,8 @@ def test_the_warm_start_trains_setfits_own_batches_unless_capped(toy_config, st_
     seen = []
     real = setfit.TrainingArguments
     monkeypatch.setattr(setfit, "TrainingArguments", lambda **kwargs: seen.append(kwargs["max_steps"]) or real(**kwargs))
-    cfg = parse_config(recipe_config(toy_config, st_dir, warm_start_max_steps=cap), "test")
+    settings = {} if cap is None else {"warm_start_max_steps": cap}  # None: the default, not set in the config
+    cfg = parse_config(recipe_config(toy_config, st_dir, **settings), "test")
     assert cfg.recipe.warm_start_max_steps == cap
     data = load_teacher_pool(cfg, "test")
     warm_start(cfg, data, tmp_path / "warm")
