@@ -5,13 +5,15 @@
 Every run uses configs/quickstart.yaml (40 labels drawn per seed, ~960 unlabeled texts, the packaged
 all-MiniLM-L6-v2) with `data.sampling.seed` and `trainer.seed` set to the seed: `ssl-text train` with the
 `supervised` algorithm, and `ssl-text recipe` (ssl_text/pipelines/recipe.py). The runs go to
-runs/quickstart/seed_<s>/<arm>, as many at a time as there are CPU cores (each on its own thread). Prints
+runs/quickstart/seed_<s>/<arm>, as many at a time as there are CPU cores (each on one torch thread,
+`trainer.num_threads=1`). Prints
 both arms' test accuracy per seed and writes runs/quickstart/summary.json:
 `{"seeds": [...], "test_accuracy": {"supervised": [...], "recipe": [...]}, ...}`, the last step's model
 (no validation needed), with the validation-selected figures beside it.
 """
 
 import json
+import multiprocessing
 import os
 import resource
 import signal
@@ -28,6 +30,7 @@ CONFIG = os.path.join(os.path.dirname(__file__), "..", "configs", "quickstart.ya
 OUT = Path("runs/quickstart")
 SEEDS = (0, 1, 2)
 ARMS = ("supervised", "recipe")
+STOPPING = None  # in a worker process: the main process's event, set once the quickstart is stopping
 
 
 def cpu_seconds() -> float:
@@ -46,7 +49,10 @@ def run_arm(arm: str, seed: int, overrides: list[str]) -> dict:
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
     cpu_before = cpu_seconds()
+    if STOPPING is not None and STOPPING.is_set():  # a job queued before the quickstart was stopped
+        raise RuntimeError(f"not started: the quickstart is stopping ({arm}, seed {seed})")
     extra = [f"output_dir={OUT / f'seed_{seed}' / arm}", f"data.sampling.seed={seed}", f"trainer.seed={seed}",
+             "trainer.num_threads=1",  # one run per core
              "trainer.progress_bar=false"]  # runs in parallel: one line per finished run instead of interleaved bars
     if arm == "supervised":
         from ssl_text.pipelines.train import train
@@ -63,8 +69,12 @@ def run_arm(arm: str, seed: int, overrides: list[str]) -> dict:
     return metrics
 
 
-def default_sigterm() -> None:
-    """A worker dies on SIGTERM (a training run saves its checkpoint first), instead of inheriting main's handler."""
+def init_worker(stopping) -> None:
+    """A worker dies on SIGTERM (a training run saves its checkpoint first), instead of inheriting main's handler,
+    and starts no queued run once `stopping` is set: a training run that caught SIGTERM returns, and its worker would
+    otherwise take the next job the pool had already queued."""
+    global STOPPING
+    STOPPING = stopping
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
@@ -74,12 +84,14 @@ def main(overrides: list[str]) -> None:
     started = time.time()
     jobs = [(arm, seed) for arm in reversed(ARMS) for seed in SEEDS]  # the long recipe runs first: the wall is shorter
     workers = max(1, min(available_cpus(), len(jobs)))
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=default_sigterm)
+    stopping = multiprocessing.Event()
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=init_worker, initargs=(stopping,))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))  # SIGTERM unwinds through `except`
     try:
         futures = {job: pool.submit(run_arm, *job, overrides) for job in jobs}
         results = {job: future.result() for job, future in futures.items()}
     except BaseException:  # stopped or failed: no run starts, the running ones stop as on their own SIGTERM
+        stopping.set()
         processes = list((pool._processes or {}).values())  # public terminate_workers() is Python 3.14+
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:

@@ -29,3 +29,20 @@ def test_report_pairs_seeds_and_shares_the_sst2_ceiling(tmp_path, monkeypatch):
     assert "| ceiling | 92.0 ± 0.0 | 92.0 |" in text
     recipe, supervised = (70 + 72 + 80) / 3, (60 + 74 + 62) / 3
     assert f"= {(recipe - supervised) / (92 - supervised):.2f}" in text
+
+
+def test_zoo_arms_run_the_ag_news_settings_of_their_algorithm_and_are_reported(tmp_path, monkeypatch):
+    from benchmark import ALGORITHM_ARGS
+
+    from ssl_text.training.run_config import load_config
+
+    cfg = load_config(bench.ROOT / "configs" / "sst2_benchmark.yaml", bench.arm_overrides("pi_model"))
+    assert cfg.algorithm.name == "pi_model" and cfg.algorithm.lambda_u == 10.0  # not the config's `supervised`
+    assert bench.arm_overrides("fixmatch") == ALGORITHM_ARGS["fixmatch"] and bench.arm_overrides("recipe") == []
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+    for seed, (recipe, pi_model) in enumerate([(0.70, 0.60), (0.72, 0.74)]):
+        fake_run(tmp_path / "banking77" / f"recipe_seed{seed}" / "student", recipe)
+        fake_run(tmp_path / "banking77" / f"pi_model_seed{seed}", pi_model)
+    text = bench.report("banking77")
+    assert "| pi_model | 67.0 ± 7.0 | 60.0 / 74.0 |" in text
+    assert "recipe above pi_model on 1 of 2 seeds (seeds 0)" in text

@@ -106,6 +106,30 @@ def test_the_warm_start_trains_setfits_own_batches_unless_capped(toy_config, st_
     assert seen == [-(-pairs // cfg.recipe.warm_start_batch_size) if batches == "setfit's" else batches]
 
 
+def test_the_warm_start_runs_on_the_configs_threads(toy_config, st_dir, tmp_path, monkeypatch):
+    """`trainer.num_threads` holds from the recipe's start: the warm start ran on torch's default of every core
+    before the student's trainer set it (2x slower with two quickstart runs on 2 cores)."""
+    import ssl_text.pipelines.recipe as recipe_module
+
+    class Seen(Exception):
+        pass
+
+    def record(*args):
+        raise Seen(torch.get_num_threads())
+
+    monkeypatch.setattr(recipe_module, "warm_start", record)
+    raw = recipe_config(toy_config, st_dir)
+    raw["trainer"]["num_threads"] = 1
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        with pytest.raises(Seen) as seen:
+            recipe(parse_config(raw, "test"))
+    finally:
+        torch.set_num_threads(before)
+    assert seen.value.args == (1,)
+
+
 @pytest.mark.parametrize(
     "change, message",
     [

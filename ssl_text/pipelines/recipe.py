@@ -88,9 +88,16 @@ def recipe(cfg: RunConfig, *, resume: bool = False, overwrite: bool = False) -> 
 
 
 def _run_stages(cfg: RunConfig, out: Path) -> dict:
+    import torch
     from accelerate import PartialState
 
-    main = PartialState().is_main_process
+    from ssl_text.training.trainer import resolve_num_threads
+
+    state = PartialState()
+    main = state.is_main_process
+    # the warm start and the pool run before the student's trainer sets `trainer.num_threads`: set it first, or torch
+    # takes every core in each process (the quickstart's two workers then ran the warm start 2x slower)
+    torch.set_num_threads(resolve_num_threads(cfg.trainer.num_threads, state.num_processes)[0])
     timings = out / TIMINGS_FILE  # each stage's seconds when it ran: a resumed recipe keeps those of finished stages
     seconds: dict[str, float] = json.loads(timings.read_text()) if timings.is_file() else {}
 
