@@ -517,6 +517,8 @@ def check_quickstart(o: Outcome) -> None:
         assert re.search(rf"^{arm}(\s+\d\.\d{{3}}){{4}}$", o.stdout, re.M), f"no result line for {arm}"
         assert all(minutes > 0 for minutes in summary["cpu_minutes"][arm]), summary["cpu_minutes"]
     assert 0 < summary["wall_minutes_total"] and "minutes wall; the runs used" in o.stdout
+    run_config = yaml.safe_load((o.ws / "runs" / "quickstart" / "seed_0" / "supervised" / "config.yaml").read_text())
+    assert run_config["trainer"]["mixed_precision"] == summary["mixed_precision"] in ("bf16", "auto"), summary
 
 
 def check_card(o: Outcome) -> None:

@@ -21,11 +21,13 @@ is kept on `--resume`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -132,16 +134,23 @@ def contrastive(start: str | Path, texts: list[str], labels: list[int], folder: 
                 iterations: int = 1, max_steps: int = -1) -> Path:
     """SetFit's contrastive body training (`setfit.Trainer.train_embeddings`: pairs of same-label texts pulled
     together, of different labels pushed apart) of the sentence encoder at `start`, saved to `folder` as a
-    sentence-transformers folder; kept as it is when `folder` already holds one. `max_steps` > 0 caps the batches."""
+    sentence-transformers folder; kept as it is when `folder` already holds one. `max_steps` > 0 caps the batches.
+    Trains in the run's `trainer.mixed_precision` (before 2026-12-06 always in fp32: bf16 is 1.6x faster on a CPU
+    with bf16 instructions)."""
     if (folder / "modules.json").is_file():
         return folder
+    import torch
     from accelerate.state import AcceleratorState
     from setfit import SetFitModel, Trainer, TrainingArguments
+
+    from ssl_text.training.trainer import mixed_precision_for
+
+    precision = mixed_precision_for(cfg.trainer.mixed_precision)  # the run's precision, as the student trains in it
 
     batch_size = cfg.recipe.warm_start_batch_size
     natural = math.ceil(PAIRS_PER_ITERATION * iterations * len(texts) / batch_size)  # SetFit's own count of batches
     max_steps = min(max_steps, natural) if max_steps > 0 else -1  # a cap, never more passes than SetFit makes
-    with tempfile.TemporaryDirectory(prefix="contrastive_") as scratch:
+    with tempfile.TemporaryDirectory(prefix="contrastive_") as scratch, _setfit_quiet():
         model = SetFitModel.from_pretrained(str(start), device="cpu")
         args = TrainingArguments(
             output_dir=scratch,
@@ -155,10 +164,13 @@ def contrastive(start: str | Path, texts: list[str], labels: list[int], folder: 
             show_progress_bar=False,
             logging_strategy="no",
             save_strategy="no",
+            use_amp=precision == "fp16",  # SetFit's own mixed precision is fp16 with its loss scaling
         )
         trainer = Trainer(model=model, args=args)
         _quiet_setfit(trainer)
-        trainer.train_embeddings(texts, labels, args=args)
+        device = "cuda" if torch.cuda.is_available() else "cpu"  # where transformers' Trainer puts the model
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):  # SetFit has no bf16 switch
+            trainer.train_embeddings(texts, labels, args=args)
     # transformers' Trainer set Accelerate's process-wide state to its own precision; the student's Accelerator sets
     # the run's (`trainer.mixed_precision`) again, as transformers itself does before each of its trainings
     AcceleratorState._reset_state()
@@ -231,6 +243,22 @@ def student_config(cfg: RunConfig, out: Path, encoder: Path) -> RunConfig:
     student.data.unlabeled = DatasetSpec(path=str(out / POOL), label_column=None)
     student.data.sampling.rest_as_unlabeled = False  # the pool holds the unlabeled examples the student learns from
     return parse_config(to_dict(student), f"{out} (recipe student)")
+
+
+@contextlib.contextmanager
+def _setfit_quiet():
+    """Only SetFit's errors while the warm start trains the body alone: its "model_head.pkl not found ... You should
+    TRAIN this model" and torch's pin_memory warning on CPU misled quickstart users; the recipe trains its own head."""
+    from setfit import logging as setfit_logging
+
+    level = setfit_logging.get_verbosity()
+    setfit_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*'pin_memory' argument is set as true", category=UserWarning)
+            yield
+    finally:
+        setfit_logging.set_verbosity(level)
 
 
 def _quiet_setfit(trainer) -> None:
