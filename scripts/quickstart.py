@@ -6,7 +6,7 @@ Every run uses configs/quickstart.yaml (40 labels drawn per seed, ~960 unlabeled
 all-MiniLM-L6-v2) with `data.sampling.seed` and `trainer.seed` set to the seed: `ssl-text train` with the
 `supervised` algorithm, and `ssl-text recipe` (ssl_text/pipelines/recipe.py). The runs go to
 runs/quickstart/seed_<s>/<arm>, as many at a time as there are CPU cores (each on one torch thread,
-`trainer.num_threads=1`), in bf16 on a CPU with bf16 instructions (pass `trainer.mixed_precision=no` to turn that
+`trainer.num_threads=1`), in bf16 on a CPU with bf16 instructions (pass `trainer.mixed_precision=auto` to turn that
 off). Prints
 both arms' test accuracy per seed and writes runs/quickstart/summary.json:
 `{"seeds": [...], "test_accuracy": {"supervised": [...], "recipe": [...]}, ...}`, the last step's model
@@ -41,8 +41,9 @@ def cpu_seconds() -> float:
 
 
 def precision() -> str:
-    """bf16 on a CPU with bf16 instructions (AVX512-BF16 or AMX; the runs are 1.6x faster than in fp32 there, and
-    slower without them), else the config's own `auto`; as on GPUs, where `auto` is bf16 where supported."""
+    """bf16 on a CPU with bf16 instructions (AVX512-BF16 or AMX; a training step is 1.6x faster than in fp32 there,
+    and slower without them), else the config's own `auto`; as on GPUs, where `auto` is bf16 where supported. The
+    recipe's warm start stays in fp32 either way (ssl_text/pipelines/recipe.py says why)."""
     import torch
 
     if torch.cuda.is_available():

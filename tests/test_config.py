@@ -35,6 +35,13 @@ def test_wrong_type_is_named(tmp_path):
         load_config(path)
 
 
+def test_an_unquoted_no_is_explained_and_a_quoted_one_is_taken(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    with pytest.raises(ConfigError, match=r"`trainer\.mixed_precision` is False; .* write 'no' in quotes"):
+        load_config(path, ["trainer.mixed_precision=no"])
+    assert load_config(path, ["trainer.mixed_precision='no'"]).trainer.mixed_precision == "no"
+
+
 def test_bool_is_not_an_int(tmp_path):
     with pytest.raises(ConfigError, match="trainer.mu"):
         load_config(write(tmp_path, {**MINIMAL, "trainer": {"mu": True}}))

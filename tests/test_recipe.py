@@ -84,11 +84,11 @@ def test_the_warm_start_moves_same_label_texts_together(toy_config, st_dir, tmp_
     assert gap(folder) > 1.5 * gap(st_dir)  # a tiny random encoder at SetFit's learning rate moves little
 
 
-@pytest.mark.parametrize("precision, autocast", [("bf16", torch.bfloat16), ("no", None)])
-def test_the_warm_start_trains_in_the_runs_precision(toy_config, st_dir, tmp_path, monkeypatch, precision, autocast):
-    """`trainer.mixed_precision` holds for the warm start too (it ran in fp32 whatever the setting, 1.6x slower on a
-    CPU with bf16 instructions): SetFit's forward passes run under bf16 autocast when the run asks for bf16."""
+def test_the_warm_start_trains_in_fp32_even_in_a_bf16_run(toy_config, st_dir, tmp_path, monkeypatch):
+    """The warm start stays in fp32 when the student trains in bf16: under bf16 autocast its pseudo-labels were 1 to
+    5 points less accurate (docs/benchmarks.md). Weights are saved in fp32."""
     import setfit
+    from safetensors.torch import load_file
 
     from ssl_text.pipelines.recipe import warm_start
     from ssl_text.pipelines.unlabeled_pool import load_teacher_pool
@@ -97,18 +97,16 @@ def test_the_warm_start_trains_in_the_runs_precision(toy_config, st_dir, tmp_pat
     real = setfit.Trainer.train_embeddings
 
     def record(self, *args, **kwargs):
-        seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        seen.append(torch.is_autocast_enabled("cpu"))
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(setfit.Trainer, "train_embeddings", record)
     raw = recipe_config(toy_config, st_dir)
-    raw["trainer"]["mixed_precision"] = precision
+    raw["trainer"]["mixed_precision"] = "bf16"
     cfg = parse_config(raw, "test")
     folder = warm_start(cfg, load_teacher_pool(cfg, "test"), tmp_path / "warm")
-    assert seen == [autocast]
-    from safetensors.torch import load_file
-
-    assert {t.dtype for t in load_file(folder / "model.safetensors").values()} == {torch.float32}  # saved in fp32
+    assert seen == [False]
+    assert {t.dtype for t in load_file(folder / "model.safetensors").values()} == {torch.float32}
 
 
 @pytest.mark.parametrize("cap, batches", [(None, -1), (3, 3), (10_000, "setfit's")])

@@ -288,7 +288,8 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices:
-            raise ConfigError(f"{source}: `{key}` is {value!r}; expected one of {list(choices)}.")
+            quoted = " (YAML reads an unquoted no as false: write 'no' in quotes)" if value is False and "no" in choices else ""
+            raise ConfigError(f"{source}: `{key}` is {value!r}; expected one of {list(choices)}{quoted}.")
         return value
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):

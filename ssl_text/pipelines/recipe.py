@@ -135,17 +135,12 @@ def contrastive(start: str | Path, texts: list[str], labels: list[int], folder: 
     """SetFit's contrastive body training (`setfit.Trainer.train_embeddings`: pairs of same-label texts pulled
     together, of different labels pushed apart) of the sentence encoder at `start`, saved to `folder` as a
     sentence-transformers folder; kept as it is when `folder` already holds one. `max_steps` > 0 caps the batches.
-    Trains in the run's `trainer.mixed_precision` (before 2026-12-06 always in fp32: bf16 is 1.6x faster on a CPU
-    with bf16 instructions)."""
+    Always in fp32, whatever `trainer.mixed_precision` says: under bf16 autocast it ran 1.8x faster on a bf16 CPU,
+    but its pool pseudo-labels were 1 to 5 points less accurate (docs/benchmarks.md, quickstart section)."""
     if (folder / "modules.json").is_file():
         return folder
-    import torch
     from accelerate.state import AcceleratorState
     from setfit import SetFitModel, Trainer, TrainingArguments
-
-    from ssl_text.training.trainer import mixed_precision_for
-
-    precision = mixed_precision_for(cfg.trainer.mixed_precision)  # the run's precision, as the student trains in it
 
     batch_size = cfg.recipe.warm_start_batch_size
     natural = math.ceil(PAIRS_PER_ITERATION * iterations * len(texts) / batch_size)  # SetFit's own count of batches
@@ -164,13 +159,10 @@ def contrastive(start: str | Path, texts: list[str], labels: list[int], folder: 
             show_progress_bar=False,
             logging_strategy="no",
             save_strategy="no",
-            use_amp=precision == "fp16",  # SetFit's own mixed precision is fp16 with its loss scaling
         )
         trainer = Trainer(model=model, args=args)
         _quiet_setfit(trainer)
-        device = "cuda" if torch.cuda.is_available() else "cpu"  # where transformers' Trainer puts the model
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bf16"):  # SetFit has no bf16 switch
-            trainer.train_embeddings(texts, labels, args=args)
+        trainer.train_embeddings(texts, labels, args=args)
     # transformers' Trainer set Accelerate's process-wide state to its own precision; the student's Accelerator sets
     # the run's (`trainer.mixed_precision`) again, as transformers itself does before each of its trainings
     AcceleratorState._reset_state()
