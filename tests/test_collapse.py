@@ -59,9 +59,10 @@ class Stream:
                           pseudo_labels=torch.tensor(labels), mask=torch.tensor(mask))
 
 
-def four_class_trainer(run_dir, algorithm, **config):
-    """40 steps, the first 4 of them warmup, a uniform labeled prior over 4 classes."""
-    ds = datasets.Dataset.from_dict({"x": [[float(i), float(-i)] for i in range(16)], "label": [i % 4 for i in range(16)]})
+def four_class_trainer(run_dir, algorithm, num_classes=NUM_CLASSES, **config):
+    """40 steps, the first 4 of them warmup, a uniform labeled prior over 4 classes (or `num_classes`)."""
+    ds = datasets.Dataset.from_dict({"x": [[float(i), float(-i)] for i in range(16)],
+                                     "label": [i % num_classes for i in range(16)]})
 
     def collate(rows, generator):
         return {"lb": {"x": torch.tensor(rows["x"])}, "lb_labels": torch.tensor(rows["label"])}
@@ -69,7 +70,8 @@ def four_class_trainer(run_dir, algorithm, **config):
     settings = {"max_steps": 40, "warmup_ratio": 0.1, "log_every": 2, "progress_bar": False, "save_every": 100,
                 "collapse_patience": 6, **config}  # fmt: skip
     return Trainer(TrainerConfig(**settings), Accelerator(cpu=True), Linear(), algorithm,
-                   BatchStream(ds, 4, 0, collate), None, run_dir, num_classes=NUM_CLASSES, label_prior=UNIFORM)
+                   BatchStream(ds, 4, 0, collate), None, run_dir, num_classes=num_classes,
+                   label_prior=[1 / num_classes] * num_classes)
 
 
 def warnings_of(caplog) -> list[str]:
@@ -96,6 +98,18 @@ def test_the_run_stops_once_the_collapse_has_lasted_patience_steps_after_the_war
     assert "[1.0, 0.0, 0.0, 0.0] against a labeled prior of [0.25, 0.25, 0.25, 0.25]" in message
     assert "trainer.collapse_patience=6" in message and "higher tau" in message  # the default advice
     assert "--resume trainer.collapse_patience=null" in message
+
+
+def test_a_two_class_collapse_stops_the_run_with_the_default_bound(tmp_path, caplog):
+    """Two balanced classes: one class everywhere is a total variation of 0.5, the largest there is, which the bound
+    of 0.5 (taken as a share of that largest) now catches; 3 of 4 on one class (0.25, not over) only passes."""
+    with pytest.raises(PseudoLabelCollapseError, match=r"total variation 0\.50 > 0\.25"):
+        four_class_trainer(tmp_path / "collapsed", Stream(collapsed), num_classes=2).fit()
+    lopsided = Stream(lambda step: ([0] * 6 + [1] * 2, [1.0] * ULB))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ssl_text.training.trainer"):
+        assert four_class_trainer(tmp_path / "lopsided", lopsided, num_classes=2).fit().step == 40
+    assert not warnings_of(caplog)
 
 
 def test_a_collapse_shorter_than_the_patience_only_warns(tmp_path, caplog):

@@ -174,7 +174,9 @@ class TrainerConfig:
     select_metric: str | None = None  # validation metric that picks the best model; null: the task's (accuracy; ner: f1)
     max_nonfinite_steps: int = 10  # consecutive non-finite losses before the run stops
     num_threads: int | Literal["auto"] = "auto"  # torch CPU threads per process; `auto`: see README, "Threads"
-    collapse_tv_bound: float = 0.5  # warn when pseudo-labels drift this far (total variation) from the prior
+    # warn when pseudo-labels drift this far from the labeled prior: total variation, as a share of the largest the
+    # prior allows (1 - its smallest class share: 0.5 for two balanced classes, 0.75 for four)
+    collapse_tv_bound: float = 0.5
     # stop the run (checkpoint, exit status 5) once the pseudo-labels stay collapsed for this many steps after
     # the warmup: over `collapse_tv_bound` and concentrated on one class (`Trainer.check_collapse`); null or 0: warn
     collapse_patience: int | None = 50

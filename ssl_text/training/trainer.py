@@ -414,7 +414,8 @@ class Trainer:
 
     def check_collapse(self, step: int) -> float | None:
         """Judge the window that ends at `step` on the confident pseudo-labels counted over every process: warn
-        (main process) when their distribution is further than `trainer.collapse_tv_bound` from the labeled prior,
+        (main process) when their distribution is further from the labeled prior than `trainer.collapse_tv_bound`
+        of the largest total variation that prior allows,
         and add the window's steps after the warmup to `progress.collapsed_steps` when one class also holds most of
         them (`COLLAPSE_DOMINANT_SHARE`, `COLLAPSE_MIN_COVERAGE`); any other window resets that count."""
         if self.label_prior is None:
@@ -430,7 +431,10 @@ class Trainer:
         share = counts / counts.sum()
         distance = 0.5 * float((share - self.label_prior).abs().sum())  # total variation, in [0, 1]
         self.accelerator.log({"train/pseudo_label_prior_distance": distance}, step=step)
-        over = distance > self.config.collapse_tv_bound
+        # the bound is a share of the largest distance this prior allows (every label on its rarest class): 0.5 for
+        # two balanced classes, so a binary task's one-class collapse (distance 0.5) was never over a bound of 0.5
+        bound = self.config.collapse_tv_bound * (1.0 - float(self.label_prior.min()))
+        over = distance > bound
         dominant = float(share.max()) > COLLAPSE_DOMINANT_SHARE
         widespread = float(counts.sum()) >= COLLAPSE_MIN_COVERAGE * drawn
         if over and dominant and widespread:
@@ -441,8 +445,8 @@ class Trainer:
             self.collapse_message = (
                 f"step {step}: possible pseudo-label collapse: the confident pseudo-labels are distributed "
                 f"{[round(float(x), 3) for x in share]} against a labeled prior of "
-                f"{[round(float(x), 3) for x in self.label_prior]} (total variation {distance:.2f} > "
-                f"trainer.collapse_tv_bound={self.config.collapse_tv_bound}). "
+                f"{[round(float(x), 3) for x in self.label_prior]} (total variation {distance:.2f} > {bound:.2f}, "
+                f"trainer.collapse_tv_bound={self.config.collapse_tv_bound} of the largest possible from this prior). "
                 + getattr(self.algorithm, "collapse_advice", COLLAPSE_ADVICE)
             )
             if self.accelerator.is_main_process:
