@@ -205,6 +205,12 @@ def test_mixmatch_reports_its_guessed_labels_to_the_guard(tmp_path):
     assert trainer.pseudo_counts.tolist() == [1.0, 1.0, 0.0, 0.0] and trainer.pseudo_drawn.tolist() == [2.0]
 
 
+def test_pi_model_collapse_advice_names_its_own_knobs():
+    advice = make("pi_model", lambda_u=10.0, rampup_steps=100).collapse_advice
+    assert "algorithm.lambda_u" in advice and "rampup_steps` (now 100)" in advice and "ssl-text recipe" in advice
+    assert "higher tau" not in advice  # pi_model has no tau
+
+
 def test_mixmatch_collapse_advice_names_its_own_knobs():
     plain = make("mixmatch").collapse_advice
     aligned = make("mixmatch", dist_align_momentum=0.99).collapse_advice

@@ -32,6 +32,17 @@ class PiModel:
 
     views = (LB, ULB_WEAK, ULB_STRONG)
 
+    @property
+    def collapse_advice(self) -> str:
+        """What the trainer's collapse warning suggests: pi_model has no tau; every unlabeled text is a target."""
+        cfg = self.config
+        return (
+            f"pi_model makes every unlabeled text agree with itself at weight lambda_u={cfg.lambda_u}, and one class "
+            f"for everything agrees perfectly: lower `algorithm.lambda_u` (e.g. 1) or lengthen `algorithm.rampup_steps` "
+            f"(now {cfg.rampup_steps}), or use `ssl-text recipe`, which keeps its pseudo-labels in the labeled class "
+            "shares."
+        )
+
     def __init__(self, config: Config, num_classes: int):
         self.config = config
         self.num_classes = num_classes
