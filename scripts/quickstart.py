@@ -125,7 +125,9 @@ def main(overrides: list[str]) -> None:
         "minutes": {arm: [round(results[arm, seed]["total_seconds"] / 60, 1) for seed in SEEDS] for arm in ARMS},
         "cpu_minutes": {arm: [round(results[arm, seed]["cpu_seconds"] / 60, 2) for seed in SEEDS] for arm in ARMS},
         "wall_minutes_total": round((time.time() - started) / 60, 1),
-        "mixed_precision": precision(),
+        # what the runs trained in: the script's choice unless an override of the user's came after it
+        "mixed_precision": next((o.split("=", 1)[1] for o in reversed(overrides)
+                                 if o.startswith("trainer.mixed_precision=")), precision()),
     }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2))
