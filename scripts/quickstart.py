@@ -53,7 +53,9 @@ def precision() -> str:
 
 
 def run_arm(arm: str, seed: int, overrides: list[str]) -> dict:
-    """One run in this (worker) process; its metrics."""
+    """One run in this (worker) process; its metrics, with the precision it trained in."""
+    if STOPPING is not None and STOPPING.is_set():  # a job queued before the quickstart was stopped
+        raise RuntimeError(f"not started: the quickstart is stopping ({arm}, seed {seed})")
     import datasets
     import transformers
 
@@ -62,8 +64,6 @@ def run_arm(arm: str, seed: int, overrides: list[str]) -> dict:
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
     cpu_before = cpu_seconds()
-    if STOPPING is not None and STOPPING.is_set():  # a job queued before the quickstart was stopped
-        raise RuntimeError(f"not started: the quickstart is stopping ({arm}, seed {seed})")
     extra = [f"output_dir={OUT / f'seed_{seed}' / arm}", f"data.sampling.seed={seed}", f"trainer.seed={seed}",
              "trainer.num_threads=1",  # one run per core
              f"trainer.mixed_precision={precision()}",
@@ -76,8 +76,10 @@ def run_arm(arm: str, seed: int, overrides: list[str]) -> dict:
     else:
         from ssl_text.pipelines.recipe import recipe
 
-        metrics = recipe(load_config(CONFIG, [*extra, *overrides]), overwrite=True)
+        cfg = load_config(CONFIG, [*extra, *overrides])
+        metrics = recipe(cfg, overwrite=True)
     metrics["cpu_seconds"] = cpu_seconds() - cpu_before
+    metrics["mixed_precision"] = cfg.trainer.mixed_precision  # the script's choice or an override of the user's
     print(f"== seed {seed} {arm}: test accuracy {metrics['test_last_step']['accuracy']:.3f} (last step), "
           f"{metrics['total_seconds'] / 60:.1f} min", flush=True)
     return metrics
@@ -125,9 +127,7 @@ def main(overrides: list[str]) -> None:
         "minutes": {arm: [round(results[arm, seed]["total_seconds"] / 60, 1) for seed in SEEDS] for arm in ARMS},
         "cpu_minutes": {arm: [round(results[arm, seed]["cpu_seconds"] / 60, 2) for seed in SEEDS] for arm in ARMS},
         "wall_minutes_total": round((time.time() - started) / 60, 1),
-        # what the runs trained in: the script's choice unless an override of the user's came after it
-        "mixed_precision": next((o.split("=", 1)[1] for o in reversed(overrides)
-                                 if o.startswith("trainer.mixed_precision=")), precision()),
+        "mixed_precision": results[ARMS[0], SEEDS[0]]["mixed_precision"],  # every run gets the same overrides
     }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2))

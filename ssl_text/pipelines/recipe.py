@@ -145,7 +145,7 @@ def contrastive(start: str | Path, texts: list[str], labels: list[int], folder: 
     batch_size = cfg.recipe.warm_start_batch_size
     natural = math.ceil(PAIRS_PER_ITERATION * iterations * len(texts) / batch_size)  # SetFit's own count of batches
     max_steps = min(max_steps, natural) if max_steps > 0 else -1  # a cap, never more passes than SetFit makes
-    with tempfile.TemporaryDirectory(prefix="contrastive_") as scratch, _setfit_quiet():
+    with tempfile.TemporaryDirectory(prefix="contrastive_") as scratch, _setfit_errors_only():
         model = SetFitModel.from_pretrained(str(start), device="cpu")
         args = TrainingArguments(
             output_dir=scratch,
@@ -238,7 +238,7 @@ def student_config(cfg: RunConfig, out: Path, encoder: Path) -> RunConfig:
 
 
 @contextlib.contextmanager
-def _setfit_quiet():
+def _setfit_errors_only():
     """Only SetFit's errors while the warm start trains the body alone: its "model_head.pkl not found ... You should
     TRAIN this model" and torch's pin_memory warning on CPU misled quickstart users; the recipe trains its own head."""
     from setfit import logging as setfit_logging
