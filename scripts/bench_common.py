@@ -14,6 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"  # ../shared/data next to the checkout (never shipped)
 RUNS = ROOT / "runs" / "benchmark"
+COLLAPSE_FILE = "collapse_stopped.json"  # in a run folder: the collapse guard stopped it (trainer.collapse_patience)
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the library and tasks/ without an install

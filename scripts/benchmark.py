@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from bench_common import (
+    COLLAPSE_FILE,
     ROOT,
     RUNS,
     SHARED_DATA,
@@ -151,9 +152,6 @@ def run_one(algorithm: str, seed: int, extra: list[str]) -> dict:
             run_one(teacher, seed, extra)
         return self_train_row(load_config(CONFIG, overrides), run_dir, OUT / f"{teacher}_seed{seed}", options)
     return train(load_config(CONFIG, overrides), **resume_or_overwrite(run_dir))
-
-
-COLLAPSE_FILE = "collapse_stopped.json"  # a seed the collapse guard stopped (trainer.collapse_patience)
 
 
 def metrics_path(algorithm: str, seed: int) -> Path:

@@ -92,6 +92,7 @@ ARMS = {
     "balanced_knn_disagreement": Arm(COLD_START, "balanced_knn_disagreement"),
     "typicality": Arm("typicality", "typicality"),
     "typicality_after_kmeans": Arm(COLD_START, "typicality"),  # added after the first results (docs/benchmarks.md)
+    "balanced_badge": Arm(COLD_START, "balanced_badge"),  # added for the 40-vs-100 target (docs/benchmarks.md)
     "smalltext_breaking_ties": Arm(COLD_START, "BreakingTies", "small-text"),
     "smalltext_embedding_kmeans": Arm("EmbeddingKMeans", "EmbeddingKMeans", "small-text"),
 }

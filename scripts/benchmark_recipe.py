@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import resource
 import statistics
 import sys
 from pathlib import Path
 
-from bench_common import ROOT, RUNS, SHARED_DATA, offline
+from bench_common import COLLAPSE_FILE, ROOT, RUNS, SHARED_DATA, offline
 
 offline()
 OUT = RUNS / "recipe"
@@ -102,8 +103,15 @@ def arm_overrides(arm: str) -> list[str]:
     return []
 
 
-def run_one(dataset: str, arm: str, seed: int, extra: list[str]) -> dict:
+def stopped_file(dataset: str, arm: str, seed: int) -> Path:
+    """Written instead of metrics when the collapse guard stopped the run: a zoo row's outcome, as a user gets it."""
+    return run_dir(dataset, arm, seed) / COLLAPSE_FILE
+
+
+def run_one(dataset: str, arm: str, seed: int, extra: list[str]) -> dict | None:
+    """The run's metrics, or None when the collapse guard stopped it (stopped_file says where and why)."""
     from ssl_text.training.run_config import load_config
+    from ssl_text.training.trainer import PseudoLabelCollapseError
 
     config, dataset_args = DATASETS[dataset]
     overrides = [f"output_dir={run_dir(dataset, arm, seed)}", f"data.sampling.seed={seed}", f"trainer.seed={seed}",
@@ -117,12 +125,21 @@ def run_one(dataset: str, arm: str, seed: int, extra: list[str]) -> dict:
     else:
         from ssl_text.pipelines.train import train
 
-        metrics = train(cfg, overwrite=True)
-    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
-    record = {"cpu_minutes": round(cpu / 60, 2), "wall_minutes": round(metrics["total_seconds"] / 60, 2)}
+        try:
+            metrics = train(cfg, overwrite=True)
+        except PseudoLabelCollapseError as stop:
+            stopped_file(dataset, arm, seed).write_text(json.dumps({"stopped_by_collapse_guard": str(stop), "cpu_minutes": round(
+                _cpu_seconds_since(cpu_before) / 60, 2)}, indent=2))
+            return None
+    record = {"cpu_minutes": round(_cpu_seconds_since(cpu_before) / 60, 2),
+              "wall_minutes": round(metrics["total_seconds"] / 60, 2)}
     (run_dir(dataset, arm, seed) / "benchmark_cost.json").write_text(json.dumps(record))
     return metrics
+
+
+def _cpu_seconds_since(before) -> float:
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def mean_std(values: list[float]) -> str:
@@ -146,6 +163,13 @@ def report(dataset: str) -> str:
              "CPU min / run | seeds |", "|---|---|---|---|---|---|---|"]
     means, per_seed = {}, {}
     for arm in ARMS:
+        stopped = sorted(int(p.parent.name.split("seed")[1])
+                         for p in run_dir(dataset, arm, 0).parent.glob(f"{arm}_seed*/{COLLAPSE_FILE}"))
+        if stopped:
+            steps = [re.search(r"step (\d+)", json.loads(stopped_file(dataset, arm, k).read_text())["stopped_by_collapse_guard"])
+                     for k in stopped]
+            lines.append(f"| {arm} | stopped by the collapse guard (exit status 5) at step "
+                         f"{' / '.join(m.group(1) if m else '?' for m in steps)} | | | | | {', '.join(map(str, stopped))} |")
         seeds, metrics = arm_metrics(dataset, arm)
         if not seeds:
             continue
@@ -218,10 +242,14 @@ def main() -> None:
         parser.error(f"--arms: unknown {unknown}; choose from {', '.join(ARMS)}")
     for seed in [int(s) for s in args.seeds.split(",")]:
         for arm in arms:
-            if metrics_file(args.dataset, arm, seed).exists():
+            if metrics_file(args.dataset, arm, seed).exists() or stopped_file(args.dataset, arm, seed).exists():
                 print(f"skip {arm} seed {seed}: done", flush=True)
                 continue
             metrics = run_one(args.dataset, arm, seed, args.overrides)
+            if metrics is None:
+                print(f"{args.dataset} {arm} seed {seed}: stopped by the collapse guard "
+                      f"({stopped_file(args.dataset, arm, seed)})", flush=True)
+                continue
             print(f"{args.dataset} {arm} seed {seed}: test accuracy {metrics['test_last_step']['accuracy']:.4f} "
                   f"(last step), {metrics['total_seconds'] / 60:.1f} min", flush=True)
     print(report(args.dataset))

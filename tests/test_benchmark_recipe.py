@@ -46,3 +46,25 @@ def test_zoo_arms_run_the_ag_news_settings_of_their_algorithm_and_are_reported(t
     text = bench.report("banking77")
     assert "| pi_model | 67.0 ± 7.0 | 60.0 / 74.0 |" in text
     assert "recipe above pi_model on 1 of 2 seeds (seeds 0)" in text
+
+
+def test_a_zoo_run_stopped_by_the_collapse_guard_is_recorded_reported_and_skipped_next_time(tmp_path, monkeypatch):
+    import ssl_text.pipelines.train as train_module
+    from ssl_text.training.trainer import PseudoLabelCollapseError
+
+    monkeypatch.setattr(bench, "OUT", tmp_path)
+
+    def collapsing_train(cfg, overwrite):
+        from pathlib import Path
+
+        Path(cfg.output_dir).mkdir(parents=True)
+        raise PseudoLabelCollapseError("step 100: possible pseudo-label collapse: ... so the run was stopped")
+
+    monkeypatch.setattr(train_module, "train", collapsing_train)
+    assert bench.run_one("sst2_16", "pi_model", 1, []) is None
+    stopped = json.loads(bench.stopped_file("sst2_16", "pi_model", 1).read_text())
+    assert stopped["stopped_by_collapse_guard"].startswith("step 100:") and stopped["cpu_minutes"] >= 0
+    fake_run(tmp_path / "sst2_16" / "pi_model_seed0", 0.51)
+    text = bench.report("sst2_16")
+    assert "| pi_model | stopped by the collapse guard (exit status 5) at step 100 | | | | | 1 |" in text
+    assert "| pi_model | 51.0 ± 0.0 | 51.0 |" in text
