@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -40,6 +41,8 @@ ALGORITHM_ARGS = {
     "supervised": ["algorithm={name: supervised}"],
     "pseudo_label": ["algorithm={name: pseudo_label, tau: 0.95, lambda_u: 1.0, rampup_steps: 100}"],
     "fixmatch": ["algorithm={name: fixmatch, tau: 0.9, lambda_u: 1.0}"],
+    # added 2026-12-06: FixMatch's targets filtered by the kNN vote of the start encoder (the recipe's pool filter)
+    "fixmatch_knn": ["algorithm={name: fixmatch, tau: 0.9, lambda_u: 1.0, knn_agreement: true}"],
     "uda": ["algorithm={name: uda, tau: 0.8, T: 0.4, lambda_u: 1.0, tsa: none}"],
 }
 # Back-translated paraphrases (Apertium eng-spa-eng, see `ssl-text augment back-translate`) as the
@@ -120,8 +123,10 @@ def write_validation(path: Path, per_class: int = 125, seed: int = 0) -> None:
         members = [i for i, r in enumerate(rows) if r[0] == label]
         chosen.extend(rng.choice(members, size=per_class, replace=False).tolist())
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # benchmark processes running side by side read it
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
         csv.writer(f, quoting=csv.QUOTE_ALL).writerows(rows[i] for i in sorted(chosen))
+    os.replace(tmp, path)
 
 
 def run_one(algorithm: str, seed: int, extra: list[str]) -> dict:

@@ -1,7 +1,7 @@
 """The recommended recipe (`ssl-text recipe`) against supervised fine-tuning on AG News, SST-2 and Banking77.
 
     python scripts/benchmark_recipe.py --dataset agnews|sst2_16|sst2_64|banking77
-                                       [--arms recipe,supervised,ceiling,pi_model,fixmatch]
+                                       [--arms recipe,supervised,ceiling,pi_model,fixmatch,fixmatch_knn]
                                        [--seeds 0,1,2] [--report] [key=value overrides for every run]
 
 Settings are the datasets' benchmark configs (configs/{agnews,sst2,banking77}_benchmark.yaml) with the project's
@@ -34,7 +34,7 @@ DATASETS = {
 }
 # the zoo's best rows on AG News 40 (docs/benchmarks.md: pi_model 85.6, FixMatch 84.3), with AG News's settings for
 # them (scripts/benchmark.py), run unchanged on the other datasets: the "existing best rows" of issue #18's tables
-ZOO = ("pi_model", "fixmatch")
+ZOO = ("pi_model", "fixmatch", "fixmatch_knn")
 ARMS = ("recipe", "supervised", "ceiling", *ZOO)
 SHARED_CEILING = {"sst2_64": "sst2_16"}  # the same pool with every text labeled: one ceiling run serves both settings
 # the label-gap ceiling: supervised fine-tuning of the same model, same budget, with every pool text labeled
@@ -215,7 +215,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
     parser.add_argument("--arms", default="recipe,supervised", help=f"from {', '.join(ARMS)} (ceiling: every pool "
-                        "text labeled, the share-of-gap denominator; pi_model, fixmatch: the zoo's best AG News rows)")
+                        "text labeled, the share-of-gap denominator; pi_model, fixmatch: the zoo's best AG News rows; "
+                        "fixmatch_knn: fixmatch with `knn_agreement`)")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--peers", action="store_true", help="run the peers (SetFit, logistic regression, "

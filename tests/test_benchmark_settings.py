@@ -14,7 +14,7 @@ VARIANT_OF = {"fixmatch_bt": "fixmatch", "uda_bt": "uda", "fixmatch_da": "fixmat
               "supervised_all_labels": "supervised", "fixmatch_ema": "fixmatch", "uda_ema": "uda", "pi_model_ema": "pi_model",
               "uda_tsa": "uda", "fixmatch_ema_teacher": "fixmatch", "uda_ema_teacher": "uda",
               "fixmatch_mu7": "fixmatch", "uda_mu7": "uda", "pi_model_mu7": "pi_model",
-              "supervised_ld": "supervised", "fixmatch_ld": "fixmatch", "uda_ld": "uda"}
+              "supervised_ld": "supervised", "fixmatch_ld": "fixmatch", "uda_ld": "uda", "fixmatch_knn": "fixmatch"}
 
 
 @pytest.mark.parametrize("script", ["benchmark", "benchmark_ner"])

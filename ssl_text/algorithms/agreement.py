@@ -2,12 +2,13 @@
 vote over the labeled and unlabeled texts (Zhou et al., 2004, as scikit-learn's LabelSpreading). Where both agree
 the pseudo-labels are far cleaner than the classifier's confident argmax alone (HAST, Schröder et al., 2023, filters
 self-training targets this way). Plain functions on arrays: the recipe's pool stage and any self-training teacher
-use them."""
+use them, and FixMatch, UDA and pseudo_label filter their online targets with `vote_agreement` (their
+`knn_agreement` option)."""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.semi_supervised import LabelSpreading
+import torch
 
 KNN_NEIGHBORS = 7  # scikit-learn's default k for the knn kernel; the peer LabelSpreading row uses the same
 SPREADING_ALPHA = 0.2  # scikit-learn's default clamping factor
@@ -17,6 +18,8 @@ SPREADING_MAX_ITER = 30  # scikit-learn's default
 def knn_vote(lb_embeddings: np.ndarray, lb_labels: np.ndarray, ulb_embeddings: np.ndarray, num_classes: int) -> np.ndarray:
     """[N_ulb, C] label distributions that labels spread over the kNN graph of all the embeddings give the
     unlabeled rows (rows sum to 1; a row the spreading never reaches is uniform)."""
+    from sklearn.semi_supervised import LabelSpreading  # imported here: the algorithms import this module for vote_agreement
+
     x = np.vstack([lb_embeddings, ulb_embeddings])
     y = np.concatenate([np.asarray(lb_labels, dtype=np.int64), np.full(len(ulb_embeddings), -1)])
     k = min(KNN_NEIGHBORS, len(x) - 1)
@@ -49,3 +52,9 @@ def agreement_rows(probs: np.ndarray, votes: np.ndarray, prior: np.ndarray, keep
         members = members[np.argsort(-confidence[members], kind="stable")]
         chosen.append(members[: int(round(keep * len(probs) * share))])
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
+
+
+def vote_agreement(pseudo: torch.Tensor, votes: torch.Tensor) -> torch.Tensor:
+    """[N] float mask, 1 where a pseudo-label (`pseudo` [N] class ids) is its row's kNN vote (`votes` [N, C]):
+    the online form of `agreement_mask`, multiplied into a confidence mask."""
+    return (pseudo == votes.argmax(dim=-1)).to(torch.float)

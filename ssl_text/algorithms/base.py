@@ -8,7 +8,8 @@ calls backward or steps an optimizer: the trainer does. Batches hold model input
 
 Optional attributes the trainer reads: `requires_ema = True` (the trainer keeps an EMA
 copy of the weights and passes it as `state.ema_model`; an algorithm whose config decides this
-sets it per instance), and `state_dict()` /
+sets it per instance), `needs_knn_votes = True` (the pipeline adds each unlabeled row's kNN vote in the start
+model's embedding space as `batch[ULB_KNN_VOTES]`, ssl_text/algorithms/agreement.py), and `state_dict()` /
 `load_state_dict()` for algorithms with state, which then lives in every checkpoint.
 """
 

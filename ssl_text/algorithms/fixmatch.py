@@ -4,7 +4,8 @@ decoded valid-BIO tag sequence of the weak view is the target of each word's fir
 With `dist_align_momentum` set, the weak view's probabilities are first aligned to the labeled
 class prior (ssl_text/algorithms/distribution_alignment.py), as ReMixMatch and SoftMatch do. With
 `teacher: ema` the weak view goes through the trainer's EMA copy of the model instead of the model
-itself (`trainer.ema_decay` must be set)."""
+itself (`trainer.ema_decay` must be set). With `knn_agreement` a target also needs the kNN vote of the text
+in the start model's embedding space (ssl_text/algorithms/agreement.py) to agree with it."""
 
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ from ssl_text.algorithms.base import (
     target_network,
     unlabeled_rows,
 )
+from ssl_text.algorithms.agreement import vote_agreement
 from ssl_text.algorithms.distribution_alignment import DistributionAlignment
 from ssl_text.algorithms.losses import masked_mean, target_confidence_mask
 from ssl_text.algorithms.pseudo_label import _check_tau, check_dist_align_momentum
-from ssl_text.config.keys import LB, LB_LABELS, ULB_STRONG, ULB_WEAK
+from ssl_text.config.keys import LB, LB_LABELS, ULB_KNN_VOTES, ULB_STRONG, ULB_WEAK
 
 
 class FixMatch:
@@ -37,6 +39,7 @@ class FixMatch:
         lambda_u: float = 1.0
         dist_align_momentum: float | None = None  # EMA momentum of distribution alignment; None: off
         teacher: Literal["model", "ema"] = "model"  # who labels the weak view: the model or its EMA copy
+        knn_agreement: bool = False  # targets only where the kNN vote of the start model's embeddings agrees (HAST)
 
         def validate(self, source: str) -> None:
             _check_tau(self.tau, source)
@@ -49,6 +52,7 @@ class FixMatch:
         self.config = config
         self.num_classes = num_classes
         self.requires_ema = config.teacher == "ema"
+        self.needs_knn_votes = config.knn_agreement
         momentum = config.dist_align_momentum
         self.align = DistributionAlignment(num_classes, momentum) if momentum is not None else None
 
@@ -63,6 +67,8 @@ class FixMatch:
                 probs_weak = self.align(probs_weak)
         pseudo = hard_pseudo_labels(probs_weak, batch, state)  # [N]: one per text, or per word
         mask = target_confidence_mask(unlabeled_rows(probs_weak, batch), pseudo, cfg.tau)
+        if cfg.knn_agreement:
+            mask = mask * vote_agreement(pseudo, batch[ULB_KNN_VOTES])
         logits_strong = unlabeled_rows(logits_of(model, batch[ULB_STRONG]), batch)  # [N, C]
         loss_ulb = masked_mean(F.cross_entropy(logits_strong, pseudo, reduction="none"), mask)
         return LossOutput(

@@ -1,6 +1,7 @@
 """Pseudo-label (Lee, 2013): confident argmax predictions on unlabeled text become hard
 targets, with the unlabeled weight ramped up linearly over `rampup_steps`. Works per text and
-per token (NER: decoded valid-BIO tag sequences)."""
+per token (NER: decoded valid-BIO tag sequences). With `knn_agreement` a text's target also needs its kNN
+vote in the start model's embedding space to agree (ssl_text/algorithms/agreement.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ssl_text.algorithms.agreement import vote_agreement
 from ssl_text.algorithms.base import LossOutput, TrainState, hard_pseudo_labels, labeled_loss, logits_of, unlabeled_rows
 from ssl_text.algorithms.losses import linear_rampup, masked_mean, target_confidence_mask
 from ssl_text.config import ConfigError
-from ssl_text.config.keys import LB, LB_LABELS, ULB_WEAK
+from ssl_text.config.keys import LB, LB_LABELS, ULB_KNN_VOTES, ULB_WEAK
 
 
 class PseudoLabel:
@@ -22,6 +24,7 @@ class PseudoLabel:
         tau: float = 0.95
         lambda_u: float = 1.0
         rampup_steps: int = 100
+        knn_agreement: bool = False  # targets only where the kNN vote of the start model's embeddings agrees (HAST)
 
         def validate(self, source: str) -> None:
             _check_tau(self.tau, source)
@@ -32,6 +35,7 @@ class PseudoLabel:
     def __init__(self, config: Config, num_classes: int):
         self.config = config
         self.num_classes = num_classes
+        self.needs_knn_votes = config.knn_agreement
 
     def compute_loss(self, model, batch, state: TrainState) -> LossOutput:
         cfg = self.config
@@ -40,6 +44,8 @@ class PseudoLabel:
         pseudo = hard_pseudo_labels(torch.softmax(logits_full.detach(), dim=-1), batch, state)  # [N]
         logits_ulb = unlabeled_rows(logits_full, batch)  # [N, C]
         mask = target_confidence_mask(torch.softmax(logits_ulb.detach(), dim=-1), pseudo, cfg.tau)
+        if cfg.knn_agreement:
+            mask = mask * vote_agreement(pseudo, batch[ULB_KNN_VOTES])
         loss_ulb = masked_mean(F.cross_entropy(logits_ulb, pseudo, reduction="none"), mask)
         weight = cfg.lambda_u * linear_rampup(state.step, cfg.rampup_steps)
         return LossOutput(

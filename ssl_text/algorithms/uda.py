@@ -3,7 +3,9 @@ the strong view, on confident examples only, plus training-signal annealing (TSA
 drops labeled examples the model already predicts above a rising threshold. With
 `dist_align_momentum` set, the weak view's probabilities are aligned to the labeled class prior
 (ssl_text/algorithms/distribution_alignment.py) before the mask and the sharpening. With `teacher: ema` the
-weak view goes through the trainer's EMA copy of the model (`trainer.ema_decay` must be set)."""
+weak view goes through the trainer's EMA copy of the model (`trainer.ema_decay` must be set). With
+`knn_agreement` a text's target also needs its kNN vote in the start model's embedding space to agree
+(ssl_text/algorithms/agreement.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ssl_text.algorithms.base import LossOutput, TrainState, logits_of, target_network
+from ssl_text.algorithms.agreement import vote_agreement
 from ssl_text.algorithms.distribution_alignment import DistributionAlignment
 from ssl_text.algorithms.losses import (
     confidence_mask,
@@ -23,7 +26,7 @@ from ssl_text.algorithms.losses import (
     tsa_threshold,
 )
 from ssl_text.algorithms.pseudo_label import _check_tau, check_dist_align_momentum
-from ssl_text.config.keys import LB, LB_LABELS, ULB_STRONG, ULB_WEAK
+from ssl_text.config.keys import LB, LB_LABELS, ULB_KNN_VOTES, ULB_STRONG, ULB_WEAK
 
 
 class UDA:
@@ -36,6 +39,7 @@ class UDA:
         tsa: Literal["none", "linear", "exp", "log"] = "none"
         dist_align_momentum: float | None = None  # EMA momentum of distribution alignment; None: off
         teacher: Literal["model", "ema"] = "model"  # who labels the weak view: the model or its EMA copy
+        knn_agreement: bool = False  # targets only where the kNN vote of the start model's embeddings agrees (HAST)
 
         def validate(self, source: str) -> None:
             _check_tau(self.tau, source)
@@ -47,6 +51,7 @@ class UDA:
         self.config = config
         self.num_classes = num_classes
         self.requires_ema = config.teacher == "ema"
+        self.needs_knn_votes = config.knn_agreement
         momentum = config.dist_align_momentum
         self.align = DistributionAlignment(num_classes, momentum) if momentum is not None else None
 
@@ -69,6 +74,8 @@ class UDA:
                 self.align.update(labels, probs_weak, state.gather)
                 probs_weak = self.align(probs_weak)
         mask = confidence_mask(probs_weak, cfg.tau)
+        if cfg.knn_agreement:
+            mask = mask * vote_agreement(probs_weak.argmax(dim=-1), batch[ULB_KNN_VOTES])
         targets = sharpen(probs_weak, cfg.T)
         logits_strong = logits_of(model, batch[ULB_STRONG])
         loss_ulb = masked_mean(kl_from_probs(targets, logits_strong), mask)

@@ -10,7 +10,18 @@ from ssl_text.augment.pipeline import ViewContext, ViewPipeline
 from ssl_text.augment.precomputed import IDS, aug_ids_column  # noqa: F401  (ssl_text.augment.collate.aug_ids_column is public)
 from ssl_text.augment.registry import view_steps
 from ssl_text.config import DataConfig, ViewsConfig
-from ssl_text.config.keys import ANALYSIS_LABEL, INDEX, LB_LABELS, PSEUDO_TARGET, TEXT, ULB_INDEX, ULB_STRONG, ULB_WEAK
+from ssl_text.config.keys import (
+    ANALYSIS_LABEL,
+    INDEX,
+    KNN_VOTE,
+    LB_LABELS,
+    PSEUDO_TARGET,
+    TEXT,
+    ULB_INDEX,
+    ULB_KNN_VOTES,
+    ULB_STRONG,
+    ULB_WEAK,
+)
 from ssl_text.data.batching import pad_ids
 
 VIEW_FIELDS = {ULB_WEAK: "weak", ULB_STRONG: "strong"}  # the view an algorithm asks for -> its ViewsConfig field
@@ -43,6 +54,8 @@ class TextCollator:
             batch["ulb_analysis_labels"] = torch.as_tensor(rows[ANALYSIS_LABEL])
         if PSEUDO_TARGET in rows:
             batch["ulb_targets"] = torch.tensor(rows[PSEUDO_TARGET], dtype=torch.float)
+        if KNN_VOTE in rows:
+            batch[ULB_KNN_VOTES] = torch.tensor(rows[KNN_VOTE], dtype=torch.float)
         for name, pipeline in self.pipelines.items():
             ids, mask = pipeline(rows, generator)
             batch[name] = {IDS: ids, "attention_mask": mask}

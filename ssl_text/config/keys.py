@@ -12,6 +12,7 @@ KNOWN_VIEWS = (LB, ULB_WEAK, ULB_STRONG)  # the views an algorithm may ask for; 
 LB_LABELS = "lb_labels"  # [B] class ids, or [B, L] tag ids with -100 where no label applies
 ULB_INDEX = "ulb_index"  # [mu*B] stable positions of the unlabeled rows (per-example state)
 ULB_TOKEN_MASK = "ulb_token_mask"  # [mu*B, L] token positions of the unlabeled rows that count (NER)
+ULB_KNN_VOTES = "ulb_knn_votes"  # [mu*B, C] the unlabeled rows' kNN votes (`algorithm.knn_agreement`)
 IDS = "input_ids"
 MASK = "attention_mask"
 
@@ -21,6 +22,7 @@ LABEL = "label"
 INDEX = "index"  # stable position of an unlabeled row
 ANALYSIS_LABEL = "analysis_label"  # true label of an unlabeled row, for logging only
 PSEUDO_TARGET = "pseudo_target"  # a target vector [C] of an unlabeled row, e.g. from a teacher model
+KNN_VOTE = "knn_vote"  # [C] an unlabeled row's kNN label-spreading vote in the start model's embedding space
 AUG_PREFIX = "aug_"  # precomputed paraphrase columns: aug_0, aug_1, ...
 
 # Files and folders of a run directory.

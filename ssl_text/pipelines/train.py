@@ -20,15 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
+import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from ssl_text.algorithms import build_algorithm
+from ssl_text.algorithms.agreement import knn_vote
 from ssl_text.augment.collate import build_collator
 from ssl_text.augment.precomputed import named_aug_columns
 from ssl_text.config import ConfigError, RunConfig, to_dict
-from ssl_text.config.keys import LABELED_ROWS_FILE, METRICS_FILE, PSEUDO_TARGET
+from ssl_text.config.keys import KNN_VOTE, LABELED_ROWS_FILE, METRICS_FILE, PSEUDO_TARGET
 from ssl_text.data.batching import BatchStream
 from ssl_text.data.loading import tokenize_column  # noqa: F401  (ssl_text.pipelines.train.tokenize_column is public)
 from ssl_text.data.text_data import TextData, labeled_rows_jsonl
@@ -36,6 +38,7 @@ from ssl_text.hub.push import write_model_folder
 from ssl_text.models.mean_pooling import MeanPoolingForSequenceClassification
 from ssl_text.models.projection import load_classifier
 from ssl_text.models.resolve import ModelMismatchError, has_saved_head, resolve_model_path
+from ssl_text.pipelines.unlabeled_pool import sentence_embedding
 from ssl_text.tasks import build_task
 from ssl_text.training.head_init import init_head_from_labels
 from ssl_text.training.inference import predict_logits
@@ -106,6 +109,9 @@ def prepare(cfg: RunConfig, accelerator: Accelerator) -> Prepared:
         unlabeled = (data.unlabeled if streamed else encode(data.unlabeled, aug_columns)) if needs_unlabeled else None
         validation = encode(data.validation)
         test = encode(data.test)
+    if getattr(algorithm, "needs_knn_votes", False):  # before the head is fitted: the start model's encoder alone
+        unlabeled = with_knn_votes(cfg, accelerator, model, labeled, unlabeled, tokenizer.pad_token_id,
+                                   len(data.label_names))
     if isinstance(model, MeanPoolingForSequenceClassification) and not has_saved_head(model_path):
         pseudo = unlabeled if isinstance(unlabeled, datasets.Dataset) and PSEUDO_TARGET in unlabeled.column_names else None
         init_head_from_labels(accelerator, model, labeled, cfg.trainer.eval_batch_size, tokenizer.pad_token_id,
@@ -114,6 +120,23 @@ def prepare(cfg: RunConfig, accelerator: Accelerator) -> Prepared:
     return Prepared(
         task, tokenizer, model, algorithm, data.label_names, labeled, unlabeled, validation, test, data.labeled_rows
     )
+
+
+def with_knn_votes(cfg: RunConfig, accelerator, model, labeled, unlabeled, pad_token_id: int, num_classes: int):
+    """`unlabeled` with a `knn_vote` column: each row's label-spreading vote over the kNN graph of the labeled and
+    unlabeled rows' sentence embeddings from the start model's encoder (its mean-pooled last hidden states, whatever
+    the head; `algorithm.knn_agreement`)."""
+    if not isinstance(unlabeled, datasets.Dataset):
+        raise ConfigError(
+            "`algorithm.knn_agreement` votes over the whole unlabeled pool, which a streamed corpus cannot give; set "
+            "`data.unlabeled.streaming: false`, or `algorithm.knn_agreement: false`."
+        )
+    def embed(rows) -> np.ndarray:
+        return predict_logits(accelerator, model, rows, cfg.trainer.eval_batch_size, pad_token_id,
+                              forward=sentence_embedding)
+
+    votes = knn_vote(embed(labeled), np.asarray(labeled["label"]), embed(unlabeled), num_classes)
+    return unlabeled.add_column(KNN_VOTE, votes.astype(np.float32).tolist())
 
 
 def load_checked_data(cfg: RunConfig, accelerator) -> tuple[object, TextData, object, list[str]]:

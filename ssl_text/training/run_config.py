@@ -82,6 +82,11 @@ def check_task(cfg: RunConfig, source: str) -> None:
             f"{source}: `algorithm.name` is {cfg.algorithm.name!r}, which works on one label per text, but task "
             f"`{cfg.task}` labels every token; choose one of the token-level algorithms {supported}."
         )
+    if task.token_level and getattr(cfg.algorithm, "knn_agreement", False):
+        raise ConfigError(
+            f"{source}: `algorithm.knn_agreement` is true, but its kNN vote gives one label per text and task "
+            f"`{cfg.task}` labels every token; set `algorithm.knn_agreement: false`."
+        )
 
 
 def select_metric_for(task_name: str, select_metric: str | None, source: str) -> str:
