@@ -464,7 +464,7 @@ def figure(name: str, record: dict) -> Path:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharex=True)
-    palette = iter([*(f"C{i}" for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)), "gold"])  # C7 (grey) is too near random's black
+    palette = iter([*(f"C{i}" for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)), "gold", "teal"])  # C7 (grey): too near random's black
     own_colour = [arm for arm in ARMS if arm not in ("random", "smalltext_breaking_ties")]
     color = {"random": "black"} | {arm: next(palette) for arm in own_colour}
     color["smalltext_breaking_ties"] = color["margin"]  # the same query as our margin: dashed in its colour

@@ -95,3 +95,11 @@ def test_ssl_table_groups_the_recipe_runs_by_arm_and_budget(tmp_path, monkeypatc
     assert rows[0].endswith("| 90.0 | 3.0 |")
     assert rows[1].startswith("| random | 100 | 85.00 ± 0.00 |")
     assert bench.ssl_markdown("banking77") is None
+
+
+def test_the_learning_curve_figure_draws_every_arm_in_its_own_colour(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "FIGURES", tmp_path)
+    seed = {"budgets": [8, 16], "accuracy": [0.5, 0.6], "macro_f1": [0.4, 0.5]}
+    record = {"budgets": [8, 16], "arms": {arm: {"0": seed, "1": seed} for arm in bench.ARMS}}
+    out = bench.figure("toy", record)  # every arm of the registry: the palette must not run out
+    assert out == tmp_path / "active_toy.png" and out.stat().st_size > 0
