@@ -18,7 +18,8 @@ SPREADING_MAX_ITER = 30  # scikit-learn's default
 def knn_vote(lb_embeddings: np.ndarray, lb_labels: np.ndarray, ulb_embeddings: np.ndarray, num_classes: int) -> np.ndarray:
     """[N_ulb, C] label distributions that labels spread over the kNN graph of all the embeddings give the
     unlabeled rows (rows sum to 1; a row the spreading never reaches is uniform)."""
-    from sklearn.semi_supervised import LabelSpreading  # imported here: the algorithms import this module for vote_agreement
+    # imported here, not at the top: every thresholded algorithm imports this module for vote_agreement
+    from sklearn.semi_supervised import LabelSpreading
 
     x = np.vstack([lb_embeddings, ulb_embeddings])
     y = np.concatenate([np.asarray(lb_labels, dtype=np.int64), np.full(len(ulb_embeddings), -1)])

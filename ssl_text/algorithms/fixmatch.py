@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from ssl_text.algorithms.agreement import vote_agreement
 from ssl_text.algorithms.base import (
     LossOutput,
     TrainState,
@@ -24,7 +25,6 @@ from ssl_text.algorithms.base import (
     target_network,
     unlabeled_rows,
 )
-from ssl_text.algorithms.agreement import vote_agreement
 from ssl_text.algorithms.distribution_alignment import DistributionAlignment
 from ssl_text.algorithms.losses import masked_mean, target_confidence_mask
 from ssl_text.algorithms.pseudo_label import _check_tau, check_dist_align_momentum

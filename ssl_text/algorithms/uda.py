@@ -15,8 +15,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ssl_text.algorithms.base import LossOutput, TrainState, logits_of, target_network
 from ssl_text.algorithms.agreement import vote_agreement
+from ssl_text.algorithms.base import LossOutput, TrainState, logits_of, target_network
 from ssl_text.algorithms.distribution_alignment import DistributionAlignment
 from ssl_text.algorithms.losses import (
     confidence_mask,
