@@ -125,12 +125,8 @@ def prepare(cfg: RunConfig, accelerator: Accelerator) -> Prepared:
 def with_knn_votes(cfg: RunConfig, accelerator, model, labeled, unlabeled, pad_token_id: int, num_classes: int):
     """`unlabeled` with a `knn_vote` column: each row's label-spreading vote over the kNN graph of the labeled and
     unlabeled rows' sentence embeddings from the start model's encoder (its mean-pooled last hidden states, whatever
-    the head; `algorithm.knn_agreement`)."""
-    if not isinstance(unlabeled, datasets.Dataset):
-        raise ConfigError(
-            "`algorithm.knn_agreement` votes over the whole unlabeled pool, which a streamed corpus cannot give; set "
-            "`data.unlabeled.streaming: false`, or `algorithm.knn_agreement: false`."
-        )
+    the head; `algorithm.knn_agreement`; `check_streamable` refused a streamed pool earlier)."""
+
     def embed(rows) -> np.ndarray:
         return predict_logits(accelerator, model, rows, cfg.trainer.eval_batch_size, pad_token_id,
                               forward=sentence_embedding)

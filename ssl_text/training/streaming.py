@@ -123,8 +123,16 @@ def token_ids(task, tokenizer, texts: list[str | None], max_length: int) -> list
 
 
 def check_streamable(algorithm, name: str, unlabeled) -> None:
-    """Refuse a streamed corpus for an algorithm that keeps state for every unlabeled example."""
-    if not isinstance(unlabeled, datasets.IterableDataset) or not getattr(algorithm, "per_example_state", False):
+    """Refuse a streamed corpus for an algorithm that needs the whole pool up front: state for every unlabeled
+    example, or kNN votes over all of them (`algorithm.knn_agreement`)."""
+    if not isinstance(unlabeled, datasets.IterableDataset):
+        return
+    if getattr(algorithm, "needs_knn_votes", False):
+        raise ConfigError(
+            "`algorithm.knn_agreement` votes over the whole unlabeled pool, which a streamed corpus cannot give; set "
+            "`data.unlabeled.streaming: false`, or `algorithm.knn_agreement: false`."
+        )
+    if not getattr(algorithm, "per_example_state", False):
         return
     from ssl_text.algorithms import ALGORITHMS
 
